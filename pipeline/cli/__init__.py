@@ -1,0 +1,38 @@
+"""The `churn` command line: parses arguments and calls step functions, nothing more.
+
+Each group of commands lives in its own module and registers itself on `app`.
+User mistakes (PipelineError) are printed as one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from pipeline.cli.common import app, console_err
+from pipeline.errors import PipelineError
+
+
+def _register_commands() -> None:
+    # Imported for their side effect of adding commands to `app`.
+    from pipeline.cli import steps  # noqa: F401
+    for optional in ("serving", "cloud", "monitoring", "docs"):
+        try:
+            __import__(f"pipeline.cli.{optional}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"pipeline.cli.{optional}":
+                raise
+
+
+def main() -> None:
+    """Entry point of the `churn` console script and `python -m pipeline`."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=os.environ.get("CHURN_LOG_LEVEL", "WARNING"),
+                        format="%(levelname)s %(name)s: %(message)s")
+    _register_commands()
+    try:
+        app()
+    except PipelineError as exc:
+        console_err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)

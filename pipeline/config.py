@@ -1,0 +1,270 @@
+"""Pydantic-validated configuration: YAML file, then environment, then `--set` overrides.
+
+configs/local.yaml and configs/vertex.yaml pick the backend; nothing else changes.
+Unknown keys are errors that name the key. Any value can be overridden:
+  CLI:          --set train.epochs=3
+  environment:  CHURN__TRAIN__EPOCHS=3   (double underscores separate levels)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pipeline.errors import ConfigError
+
+DEFAULT_CONFIG = Path("configs/local.yaml")
+ENV_PREFIX = "CHURN__"
+CONFIG_ENV = "CHURN_CONFIG"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Section):
+    """Where the training data lives and how its columns are named."""
+
+    path: Path = Field(Path("data/sample/customer_churn.csv"), description="Training CSV.")
+    label_column: str = Field("Churn", description="Label column, matched case-insensitively.")
+    id_column: str = Field("customerID", description="Unique customer id column.")
+
+
+class SplitConfig(Section):
+    """The article's train/test split."""
+
+    test_size: float = Field(0.2, gt=0, lt=1, description="Fraction held out for testing.")
+    random_state: int = Field(42, description="Seed of train_test_split.")
+    stratify: bool = Field(True, description="Stratify the split on the label.")
+
+
+class TrainConfig(Section):
+    """The article's Keras network and its training loop."""
+
+    epochs: int = Field(10, ge=1, description="Training epochs.")
+    batch_size: int = Field(32, ge=1, description="Mini-batch size.")
+    validation_split: float = Field(0.2, gt=0, lt=1, description="Share of train kept for validation.")
+    hidden_units: list[int] = Field([64, 32], min_length=1, description="Dense layer widths (relu).")
+    learning_rate: float = Field(0.001, gt=0, description="Adam learning rate.")
+    seed: int = Field(42, description="Seed for Keras, NumPy and the baselines.")
+    tensorboard: bool = Field(True, description="Write TensorBoard logs into the run directory.")
+
+
+class EvaluateConfig(Section):
+    """How the decision threshold and confidence intervals are chosen."""
+
+    threshold_strategy: Literal["max_f1", "youden", "fixed"] = Field(
+        "max_f1", description="How to pick the decision threshold on validation data."
+    )
+    fixed_threshold: float = Field(0.5, gt=0, lt=1, description="Threshold when strategy is fixed.")
+    interval_confidence: float = Field(
+        0.9, gt=0, lt=1, description="Confidence level of per-prediction intervals."
+    )
+    calibration_bins: int = Field(10, ge=2, description="Bins of the calibration curve.")
+
+
+class PathsConfig(Section):
+    """Where artifacts go."""
+
+    artifacts: Path = Field(Path("artifacts"), description="Root of runs, registry and logs.")
+
+    @property
+    def runs(self) -> Path:
+        return self.artifacts / "runs"
+
+    @property
+    def registry(self) -> Path:
+        return self.artifacts / "registry"
+
+    @property
+    def monitoring(self) -> Path:
+        return self.artifacts / "monitoring"
+
+    @property
+    def prediction_log(self) -> Path:
+        return self.artifacts / "predictions.sqlite"
+
+
+class RegistryConfig(Section):
+    """The model registry (local directory, or Vertex Model Registry)."""
+
+    model_name: str = Field("churn", pattern=r"^[a-z][a-z0-9_-]*$", description="Registered model name.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Labels set on every version.")
+
+
+class ServeConfig(Section):
+    """The local prediction server."""
+
+    model: str = Field("churn@champion", description="Model served by default (REF).")
+    host: str = Field("127.0.0.1", description="Bind address; keep loopback unless behind auth.")
+    port: int = Field(8080, ge=1, le=65535, description="Port.")
+    max_instances: int = Field(1000, ge=1, description="Most instances accepted in one request.")
+    max_body_bytes: int = Field(1_500_000, ge=1, description="Largest body accepted (Vertex: 1.5 MB).")
+    auth_token_env: str = Field(
+        "CHURN_API_TOKEN", description="Env var holding a bearer token; auth is on when it is set."
+    )
+    batch_window_ms: float = Field(
+        1.0, ge=0, description="How long concurrent requests wait to share one model call."
+    )
+
+
+class MonitorConfig(Section):
+    """Skew and drift detection (Vertex Model Monitoring statistics)."""
+
+    default_threshold: float = Field(0.3, gt=0, le=1, description="Threshold for every feature.")
+    thresholds: dict[str, float] = Field(default_factory=dict, description="Per-feature thresholds.")
+    numeric_bins: int = Field(20, ge=2, description="Equal-width bins for numeric features.")
+    min_rows: int = Field(30, ge=1, description="Fewer rows than this is 'not enough data'.")
+    window: str = Field("1d", description="Window length for --from-log (e.g. 1h, 1d, 7d).")
+    webhook_url: str | None = Field(None, description="Slack-compatible webhook for alerts.")
+    smtp_host: str | None = Field(None, description="SMTP server for e-mail alerts.")
+    smtp_port: int = Field(25, description="SMTP port.")
+    alert_emails: list[str] = Field(default_factory=list, description="Alert recipients.")
+    alert_sender: str = Field("churn-pipeline@localhost", description="From address of alerts.")
+
+
+class RetrainConfig(Section):
+    """Champion/challenger gate."""
+
+    min_auc_gain: float = Field(0.0, description="Challenger ROC-AUC must beat champion by this.")
+    guarded_metrics: list[str] = Field(
+        ["pr_auc", "log_loss", "brier"], description="Metrics that must not regress."
+    )
+    tolerance: float = Field(0.01, ge=0, description="Allowed regression of a guarded metric.")
+    canary_percentage: int = Field(0, ge=0, le=100, description="Traffic to a challenger first.")
+    holdout_fraction: float = Field(0.3, gt=0, lt=1, description="Recent labelled rows kept as holdout.")
+
+
+class VertexConfig(Section):
+    """Google Cloud Vertex AI backend."""
+
+    project: str | None = Field(None, description="Google Cloud project id.")
+    region: str = Field("us-central1", description="Vertex AI region.")
+    bucket: str | None = Field(None, description="GCS bucket (without gs://) for artifacts.")
+    serving_image: str = Field(
+        "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest",
+        description="Prebuilt TensorFlow serving container.",
+    )
+    endpoint_name: str = Field("churn-endpoint", description="Endpoint display name.")
+    machine_type: str = Field("n1-standard-2", description="Serving machine type.")
+    min_replicas: int = Field(1, ge=1, description="Minimum serving replicas.")
+    max_replicas: int = Field(1, ge=1, description="Maximum serving replicas.")
+    request_logging: bool = Field(True, description="Request-response logging to BigQuery.")
+    logging_sampling_rate: float = Field(1.0, ge=0, le=1, description="Share of requests logged.")
+    logging_bq_table: str | None = Field(None, description="bq://project.dataset.table for logs.")
+    kms_key_name: str | None = Field(None, description="CMEK key passed to every resource.")
+    service_account: str | None = Field(None, description="Service account for jobs/endpoints.")
+    latency_alert_ms: float = Field(500.0, gt=0, description="Latency alert threshold (ms).")
+    error_rate_alert: float = Field(0.05, gt=0, le=1, description="Error-rate alert threshold.")
+    monitor_interval_hours: int = Field(1, ge=1, description="Model Monitoring interval (hours).")
+    monitor_sampling_rate: float = Field(0.8, gt=0, le=1, description="Monitoring sampling rate.")
+    api_endpoint: str | None = Field(None, description="Override the API host (tests, private).")
+
+
+class Config(Section):
+    """Whole pipeline configuration."""
+
+    backend: Literal["local", "vertex"] = Field("local", description="Which backend runs cloud steps.")
+    data: DataConfig = DataConfig()
+    split: SplitConfig = SplitConfig()
+    train: TrainConfig = TrainConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+    paths: PathsConfig = PathsConfig()
+    registry: RegistryConfig = RegistryConfig()
+    serve: ServeConfig = ServeConfig()
+    monitor: MonitorConfig = MonitorConfig()
+    retrain: RetrainConfig = RetrainConfig()
+    vertex: VertexConfig = VertexConfig()
+
+
+def load_config(
+    path: Path | None = None,
+    overrides: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read YAML at `path` (or $CHURN_CONFIG, or configs/local.yaml when present), apply
+    CHURN__SECTION__KEY environment values, then `section.key=value` overrides."""
+    environ = os.environ if environ is None else environ
+    source = _config_path(path, environ)
+    raw = _read_yaml(source) if source is not None else {}
+    for dotted, value in _env_overrides(environ):
+        _set_dotted(raw, dotted, value, f"environment {ENV_PREFIX}{dotted.upper()}")
+    for item in overrides:
+        dotted, value = _parse_override(item)
+        _set_dotted(raw, dotted, value, f"--set {item}")
+    return _validate(raw, str(source) if source else "defaults")
+
+
+def _config_path(path: Path | None, environ: Mapping[str, str]) -> Path | None:
+    if path is not None:
+        if not Path(path).is_file():
+            raise ConfigError(f"{path}: config file not found (pass --config PATH)")
+        return Path(path)
+    if environ.get(CONFIG_ENV):
+        return _config_path(Path(environ[CONFIG_ENV]), {})
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__}: {exc})") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return loaded
+
+
+def _env_overrides(environ: Mapping[str, str]) -> list[tuple[str, Any]]:
+    found = []
+    for name, value in environ.items():
+        if name.startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX):
+            dotted = name[len(ENV_PREFIX) :].lower().replace("__", ".")
+            found.append((dotted, yaml.safe_load(value) if value else value))
+    return sorted(found)
+
+
+def _parse_override(item: str) -> tuple[str, Any]:
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. train.epochs=3")
+    dotted, _, value = item.partition("=")
+    try:
+        return dotted.strip(), yaml.safe_load(value) if value else value
+    except yaml.YAMLError:
+        return dotted.strip(), value
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any, origin: str) -> None:
+    parts = dotted.split(".")
+    node = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{origin}: '{part}' is a value, not a section")
+        node = child
+    if dotted in {"vertex.project", "vertex.bucket"} and value is not None:
+        value = str(value)  # ids like 1234 must stay strings
+    node[parts[-1]] = value
+
+
+def _validate(raw: dict[str, Any], source: str) -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        if first["type"] == "extra_forbidden":
+            raise ConfigError(f"{source}: unknown key '{key}' (see the configuration reference in README.md)") from None
+        raise ConfigError(f"{source}: '{key}' {first['msg'].lower()} (got {first.get('input')!r})") from None
+
+
+def config_as_dict(config: Config) -> dict[str, Any]:
+    """JSON/YAML-safe dict of the config (paths as strings)."""
+    return config.model_dump(mode="json")

@@ -1,0 +1,35 @@
+"""One exception type per kind of user mistake; cli.py prints them as one line, exit 2."""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """A mistake the user can fix; the message says what, where and how."""
+
+
+class ConfigError(PipelineError):
+    """A configuration file or override is invalid."""
+
+
+class DataError(PipelineError):
+    """An input data file does not match the expected schema or values."""
+
+
+class RunDirError(PipelineError):
+    """A run directory is missing, incomplete or already exists."""
+
+
+class ModelRefError(PipelineError):
+    """A model reference (churn@alias, churn@N, run dir) cannot be resolved."""
+
+
+class RegistryError(PipelineError):
+    """The local model registry refused an operation."""
+
+
+class CloudError(PipelineError):
+    """A Google Cloud call cannot be made (credentials, project, quota...)."""
+
+
+class MonitoringError(PipelineError):
+    """Monitoring inputs are unusable (empty window, wrong schema, corrupt statistics)."""

@@ -1,0 +1,44 @@
+"""A data fingerprint stored with each run: which data, exactly, trained this model."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline import schema
+
+
+def file_sha256(path: Path, block: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes, streamed."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while chunk := handle.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def data_fingerprint(path: Path, frame: pd.DataFrame) -> dict[str, Any]:
+    """Row count, file hash, label rate and a per-column summary of a validated frame."""
+    return {
+        "path": str(path),
+        "sha256": file_sha256(path),
+        "rows": int(len(frame)),
+        "churn_rate": float(frame[schema.LABEL_COLUMN].mean()) if schema.LABEL_COLUMN in frame else None,
+        "columns": {name: _column_summary(frame[name]) for name in schema.FEATURES},
+    }
+
+
+def _column_summary(column: pd.Series) -> dict[str, Any]:
+    if pd.api.types.is_numeric_dtype(column):
+        return {
+            "type": "numeric",
+            "min": float(column.min()),
+            "max": float(column.max()),
+            "mean": round(float(column.mean()), 6),
+            "std": round(float(column.std(ddof=0)), 6),
+        }
+    counts = column.value_counts().sort_index()
+    return {"type": "categorical", "counts": {str(k): int(v) for k, v in counts.items()}}

@@ -1,0 +1,149 @@
+"""Train: the article's Keras network and two baselines on one split, evaluated and
+exported into a run directory that appears only when complete."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+import yaml
+from rich.progress import Progress
+
+from pipeline import atomic, baselines, data, evaluate, export, progress
+from pipeline.config import Config, config_as_dict
+from pipeline.fingerprint import data_fingerprint
+from pipeline.model import build_model, fit_scaler, model_inputs
+
+
+@dataclass(frozen=True)
+class Frames:
+    """The rows each stage sees: Keras fits on `fit` and validates on `validation`
+    (its validation_split), baselines fit on `fit` too, everyone is tested on `test`."""
+
+    fit: pd.DataFrame
+    validation: pd.DataFrame
+    test: pd.DataFrame
+    rows: int
+
+
+def prepare_frames(frame: pd.DataFrame, config: Config) -> Frames:
+    """Split 80/20 (stratified, seeded); the last validation_split of train validates,
+    exactly the rows Keras' validation_split would hold out."""
+    split = data.split_dataset(frame, config.split)
+    split_at = int(np.floor(len(split.train) * (1.0 - config.train.validation_split)))
+    return Frames(fit=split.train.iloc[:split_at].reset_index(drop=True),
+                  validation=split.train.iloc[split_at:].reset_index(drop=True),
+                  test=split.test, rows=len(frame))
+
+
+def new_run_dir(config: Config) -> Path:
+    """artifacts/runs/<UTC timestamp>-<random suffix>."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return config.paths.runs / f"{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+def seed_everything(seed: int) -> None:
+    """Same seed, same metrics on the same machine."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def fit_keras(frames: Frames, config: Config, log_dir: Path | None, bar: Progress) -> tuple[keras.Model, dict]:
+    """The article's model.fit; validation data are the rows validation_split would pick."""
+    model = build_model(fit_scaler(pd.concat([frames.fit, frames.validation])), config.train)
+    task = bar.add_task("Training Keras network", total=config.train.epochs, status="")
+    callbacks: list[keras.callbacks.Callback] = [progress.EpochProgress(bar, task)]
+    if log_dir is not None:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir), histogram_freq=0))
+    history = model.fit(
+        model_inputs(data.features_of(frames.fit)), data.labels_of(frames.fit),
+        validation_data=(model_inputs(data.features_of(frames.validation)), data.labels_of(frames.validation)),
+        epochs=config.train.epochs, batch_size=config.train.batch_size, shuffle=True, verbose=0,
+        callbacks=callbacks,
+    )
+    return model, {k: [float(v) for v in values] for k, values in history.history.items()}
+
+
+def keras_scores(model: keras.Model, frame: pd.DataFrame) -> np.ndarray:
+    """Churn probabilities of the in-memory Keras model."""
+    return model.predict(model_inputs(data.features_of(frame)), batch_size=4096, verbose=0).reshape(-1)
+
+
+def score_all(model: keras.Model, fitted: dict[str, Any], frame: pd.DataFrame) -> evaluate.Scores:
+    """Scores of all three models on the same rows."""
+    by_model = {"keras": keras_scores(model, frame)}
+    by_model.update({name: baselines.baseline_scores(m, frame) for name, m in fitted.items()})
+    return evaluate.Scores(labels=data.labels_of(frame), by_model=by_model)
+
+
+def train_run(config: Config, data_path: Path | None = None, run_dir: Path | None = None) -> Path:
+    """Load, validate, split, fit, evaluate and export; return the finished run directory."""
+    data_path = Path(data_path or config.data.path)
+    final = Path(run_dir) if run_dir else new_run_dir(config)
+    with progress.make_progress() as bar:
+        with progress.stage(bar, "Loading and validating data"):
+            frame = data.load_dataset(data_path, config.data)
+            frames = prepare_frames(frame, config)
+        with atomic.staged_directory(final) as staging:
+            context = write_inputs(staging, config, data_path, frame, final.name)
+            seed_everything(config.train.seed)
+            log_dir = staging / "tensorboard" if config.train.tensorboard else None
+            model, history = fit_keras(frames, config, log_dir, bar)
+            with progress.stage(bar, "Training baselines"):
+                fitted = baselines.fit_baselines(frames.fit, data.labels_of(frames.fit), config.train.seed)
+            save_models(staging, model, fitted, history)
+            with progress.stage(bar, "Evaluating on the test split"):
+                evaluate_models(staging, model, fitted, frames, config, {**context, "history": history})
+                write_baseline_stats(staging, model, frames, config)
+            with progress.stage(bar, "Exporting SavedModel"):
+                export.export_saved_model(model, staging / "model")
+                atomic.write_json(staging / "model_card.json", export.model_card(staging, context))
+    return final
+
+
+def write_inputs(run_dir: Path, config: Config, data_path: Path, frame: pd.DataFrame, run_id: str) -> dict[str, Any]:
+    """config.yaml and data_fingerprint.json; returns the report context."""
+    settings = config_as_dict(config)
+    settings["data"]["path"] = str(data_path)
+    atomic.write_text(run_dir / "config.yaml", yaml.safe_dump(settings, sort_keys=False))
+    fingerprint = data_fingerprint(data_path, frame)
+    atomic.write_json(run_dir / "data_fingerprint.json", fingerprint)
+    return {"run_id": run_id, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "config": settings, "fingerprint": fingerprint,
+            "interval_confidence": config.evaluate.interval_confidence}
+
+
+def save_models(run_dir: Path, model: keras.Model, fitted: dict[str, Any], history: dict) -> None:
+    """model.keras (re-exportable), baselines/*.joblib (for re-evaluation), history.json."""
+    model.save(run_dir / "model.keras")
+    (run_dir / "baselines").mkdir(exist_ok=True)
+    for name, pipeline in fitted.items():
+        joblib.dump(pipeline, run_dir / "baselines" / f"{name}.joblib")
+    atomic.write_json(run_dir / "history.json", history)
+
+
+def evaluate_models(run_dir: Path, model: keras.Model, fitted: dict[str, Any], frames: Frames,
+                    config: Config, context: dict[str, Any]) -> dict[str, Any]:
+    """Metrics, intervals, plots and report for one run."""
+    test = score_all(model, fitted, frames.test)
+    validation = score_all(model, fitted, frames.validation)
+    return evaluate.write_evaluation(run_dir, test, validation, config.evaluate, {**context, "rows": frames.rows})
+
+
+def write_baseline_stats(run_dir: Path, model: keras.Model, frames: Frames, config: Config) -> Path:
+    """Training-split statistics that skew and drift monitoring compare against."""
+    from pipeline.monitoring.stats import compute_baseline
+
+    training = pd.concat([frames.fit, frames.validation], ignore_index=True)
+    baseline = compute_baseline(training, keras_scores(model, training), config.monitor.numeric_bins)
+    path = run_dir / "baseline_stats.json"
+    baseline.save(path)
+    return path
