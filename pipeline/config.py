@@ -101,6 +101,7 @@ class ServeConfig(Section):
     """The local prediction server."""
 
     model: str = Field("churn@champion", description="Model served by default (REF).")
+    endpoint: str = Field("churn-endpoint", description="Local endpoint name (the {endpoint} in predict URLs).")
     host: str = Field("127.0.0.1", description="Bind address; keep loopback unless behind auth.")
     port: int = Field(8080, ge=1, le=65535, description="Port.")
     max_instances: int = Field(1000, ge=1, description="Most instances accepted in one request.")

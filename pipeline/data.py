@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from pipeline import schema
 from pipeline.config import DataConfig, SplitConfig
@@ -90,6 +89,8 @@ def validate_frame(frame: pd.DataFrame, path: Path | str, first_line: int = 2) -
 
 def split_dataset(frame: pd.DataFrame, config: SplitConfig | None = None) -> Split:
     """The article's split: test_size 0.2, random_state 42, stratified on Churn."""
+    from sklearn.model_selection import train_test_split  # heavy import, only needed here
+
     config = config or SplitConfig()
     stratify = frame[schema.LABEL_COLUMN] if config.stratify else None
     if stratify is not None and stratify.value_counts().min() < 2:

@@ -33,3 +33,7 @@ class CloudError(PipelineError):
 
 class MonitoringError(PipelineError):
     """Monitoring inputs are unusable (empty window, wrong schema, corrupt statistics)."""
+
+
+class ServingError(PipelineError):
+    """The prediction server or a local endpoint cannot start, stop or answer."""

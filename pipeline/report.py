@@ -44,7 +44,7 @@ def write_report(path: Path, document: dict[str, Any], images: dict[str, Path], 
         _section("Plots", _plots(images)),
         _section("Prediction intervals: coverage on the test split", _coverage(coverage, context)),
         _section("Data", _data_summary(context.get("fingerprint", {}))),
-        _section("Configuration", f"<pre>{html.escape(yaml.safe_dump(context.get('config', {}), sort_keys=False))}</pre>"),
+        _section("Configuration", _config_block(context.get("config", {}))),
     ])
     title = f"Churn model report: {html.escape(str(context.get('run_id', '')))}"
     page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
@@ -52,6 +52,10 @@ def write_report(path: Path, document: dict[str, Any], images: dict[str, Path], 
             f"<body><header><h1>{title}</h1><p>Keras network vs. logistic regression and gradient boosting; "
             f"created {html.escape(str(context.get('created_at', '')))}</p></header><main>{body}</main></body></html>")
     return atomic.write_text(path, page)
+
+
+def _config_block(settings: dict[str, Any]) -> str:
+    return f"<pre>{html.escape(yaml.safe_dump(settings, sort_keys=False))}</pre>"
 
 
 def _section(title: str, content: str) -> str:
@@ -74,7 +78,8 @@ def _metrics_table(document: dict[str, Any]) -> str:
         values = {m: document["test"][m][metric] for m in MODEL_NAMES}
         pick = min if metric in LOWER_IS_BETTER else max
         best = pick(values.values())
-        cells = "".join(f"<td class='{'best' if values[m] == best else ''}'>{values[m]:.4f}</td>" for m in MODEL_NAMES)
+        cells = "".join(f"<td class='{'best' if values[m] == best else ''}'>{values[m]:.4f}</td>"
+                        for m in MODEL_NAMES)
         rows.append(f"<tr><td>{METRIC_TITLES[metric]}</td>{cells}</tr>")
     thresholds = "".join(f"<td>{document['thresholds'][m]:.3f}</td>" for m in MODEL_NAMES)
     rows.append(f"<tr><td>Threshold ({html.escape(document['threshold_strategy'])}, on validation)</td>{thresholds}</tr>")
@@ -121,4 +126,5 @@ def _data_summary(fingerprint: dict[str, Any]) -> str:
         else:
             detail = ", ".join(f"{html.escape(k)}: {v:,}" for k, v in summary["counts"].items())
         rows.append(f"<tr><td>{html.escape(name)}</td><td style='text-align:left'>{detail}</td></tr>")
-    return facts + f"<table><thead><tr><th>Feature</th><th style='text-align:left'>Summary</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    head = "<thead><tr><th>Feature</th><th style='text-align:left'>Summary</th></tr></thead>"
+    return facts + f"<table>{head}<tbody>{''.join(rows)}</tbody></table>"

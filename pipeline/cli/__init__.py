@@ -17,7 +17,7 @@ from pipeline.errors import PipelineError
 def _register_commands() -> None:
     # Imported for their side effect of adding commands to `app`.
     from pipeline.cli import steps  # noqa: F401
-    for optional in ("serving", "cloud", "monitoring", "docs"):
+    for optional in ("registry", "serving", "cloud", "monitoring", "docs"):
         try:
             __import__(f"pipeline.cli.{optional}")
         except ModuleNotFoundError as exc:

@@ -1,0 +1,45 @@
+"""Shared fixtures: small generated data and one trained run reused across tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample" / "customer_churn.csv"
+
+
+@pytest.fixture(scope="session")
+def sample_csv() -> Path:
+    return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def small_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """1,200 generated rows: enough for every step, fast to train on."""
+    from pipeline import synth
+
+    path = tmp_path_factory.mktemp("data") / "small.csv"
+    synth.write_customers(synth.generate_customers(1200, seed=7), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_config(tmp_path_factory: pytest.TempPathFactory):
+    from pipeline.config import load_config
+
+    artifacts = tmp_path_factory.mktemp("artifacts")
+    return load_config(None, [f"paths.artifacts={artifacts}", "train.epochs=2", "train.tensorboard=false"],
+                       environ={})
+
+
+@pytest.fixture(scope="session")
+def trained_run(small_csv: Path, small_config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One finished run directory (2 epochs on the small data), shared by the suite."""
+    from pipeline.train import train_run
+
+    return train_run(small_config, small_csv, tmp_path_factory.mktemp("runs") / "run")

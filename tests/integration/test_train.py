@@ -1,0 +1,105 @@
+"""End-to-end training on small data: run directory, metrics, export, determinism."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from pipeline import data, export
+from pipeline.cli import _register_commands
+from pipeline.cli.common import app
+from pipeline.evaluate import METRIC_NAMES, MODEL_NAMES
+from pipeline.runs import load_models
+from pipeline.train import keras_scores, prepare_frames, train_run
+
+_register_commands()
+runner = CliRunner()
+
+
+def test_run_directory_contract(trained_run: Path) -> None:
+    for name in ("config.yaml", "data_fingerprint.json", "metrics.json", "report.html", "model/saved_model.pb",
+                 "baseline_stats.json", "model_card.json", "intervals.json", "model.keras"):
+        assert (trained_run / name).exists(), name
+    assert {p.name for p in (trained_run / "plots").glob("*.png")} >= {
+        "roc.png", "precision_recall.png", "calibration.png", "confusion_matrix.png", "loss.png"}
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    for model in MODEL_NAMES:
+        for metric in METRIC_NAMES:
+            assert isinstance(metrics["test"][model][metric], float)
+    assert 0 < metrics["threshold"] < 1
+    assert metrics["rows"] == 1200
+    assert not list(trained_run.parent.glob(".*partial"))
+
+
+def test_report_is_self_contained(trained_run: Path) -> None:
+    page = (trained_run / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 5
+    assert "Logistic regression" in page and "Gradient boosting" in page and "Keras network" in page
+    assert "src='http" not in page and 'src="http' not in page
+
+
+def test_model_card(trained_run: Path) -> None:
+    card = json.loads((trained_run / "model_card.json").read_text())
+    assert card["signature"]["outputs"] == {"churn_probability": "float32, shape [batch]"}
+    assert card["data_fingerprint"]["rows"] == 1200
+    assert "tensorflow" in " ".join(card["package_versions"]) and card["threshold"] > 0
+
+
+def test_saved_model_matches_keras(trained_run: Path, small_csv: Path, small_config) -> None:
+    frames = prepare_frames(data.load_dataset(small_csv), small_config)
+    model, _ = load_models(trained_run)
+    signature = export.load_signature(trained_run / "model")
+    exported = export.signature_predict(signature, data.features_of(frames.test))
+    in_memory = keras_scores(model, frames.test)
+    assert exported.shape == in_memory.shape == (len(frames.test),)
+    assert np.max(np.abs(exported - in_memory)) < 1e-5
+
+
+def test_same_seed_same_metrics(trained_run: Path, small_csv: Path, small_config, tmp_path: Path) -> None:
+    again = train_run(small_config, small_csv, tmp_path / "again")
+    first = json.loads((trained_run / "metrics.json").read_text())["test"]
+    second = json.loads((again / "metrics.json").read_text())["test"]
+    assert first == second
+
+
+def test_failed_training_leaves_nothing(tmp_path: Path, small_config, monkeypatch: pytest.MonkeyPatch,
+                                        small_csv: Path) -> None:
+    import pipeline.train as train_module
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(train_module, "write_baseline_stats", explode)
+    with pytest.raises(RuntimeError):
+        train_run(small_config, small_csv, tmp_path / "broken")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_evaluate_and_export(trained_run: Path, tmp_path: Path) -> None:
+    before = json.loads((trained_run / "metrics.json").read_text())
+    result = runner.invoke(app, ["evaluate", str(trained_run)])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1] == str(trained_run)
+    assert json.loads((trained_run / "metrics.json").read_text())["test"] == before["test"]
+    result = runner.invoke(app, ["export", str(trained_run)])
+    assert result.exit_code == 0, result.output
+    assert (trained_run / "model" / "saved_model.pb").exists()
+
+
+def test_cli_bad_run_dir(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "missing")])
+    assert result.exit_code != 0
+
+
+@pytest.mark.slow
+def test_keras_matches_logistic_regression_on_sample(sample_csv: Path, tmp_path: Path) -> None:
+    from pipeline.config import load_config
+
+    config = load_config(None, [f"paths.artifacts={tmp_path}", "train.tensorboard=false"], environ={})
+    run = train_run(config, sample_csv, tmp_path / "full")
+    metrics = json.loads((run / "metrics.json").read_text())["test"]
+    assert metrics["keras"]["roc_auc"] >= metrics["logistic_regression"]["roc_auc"] - 0.01

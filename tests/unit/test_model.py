@@ -1,0 +1,34 @@
+"""The seed's unit test: the network answers one probability per row."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline import data
+from pipeline.config import TrainConfig
+from pipeline.model import build_model, fit_scaler, model_inputs
+
+
+def test_output_shape_and_range(sample_csv) -> None:
+    frame = data.load_dataset(sample_csv).head(64)
+    model = build_model(fit_scaler(frame), TrainConfig())
+    predictions = model.predict(model_inputs(data.features_of(frame)), verbose=0)
+    assert predictions.shape == (64, 1)
+    assert ((predictions >= 0) & (predictions <= 1)).all()
+
+
+def test_article_architecture(sample_csv) -> None:
+    frame = data.load_dataset(sample_csv).head(64)
+    model = build_model(fit_scaler(frame), TrainConfig())
+    dense = [layer for layer in model.layers if layer.__class__.__name__ == "Dense"]
+    assert [(layer.units, layer.activation.__name__) for layer in dense] == [(64, "relu"), (32, "relu"), (1, "sigmoid")]
+    assert model.loss == "binary_crossentropy"
+    assert model.optimizer.__class__.__name__ == "Adam"
+
+
+def test_scaler_lives_in_the_model(sample_csv) -> None:
+    frame = data.load_dataset(sample_csv).head(200)
+    scaler = fit_scaler(frame)
+    layer = build_model(scaler, TrainConfig()).get_layer("standard_scaler")
+    np.testing.assert_allclose(np.asarray(layer.mean).reshape(-1), scaler.mean_, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(layer.variance).reshape(-1), scaler.var_, rtol=1e-5)
