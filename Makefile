@@ -13,19 +13,22 @@ DATA ?= data/sample/customer_churn.csv
 ARGS ?=
 # The newest run directory (names start with a UTC timestamp, so they sort by time).
 RUN ?= $(shell ls -d artifacts/runs/2*/ 2>/dev/null | sort | tail -n 1 | sed 's:/$$::')
-UV := $(shell command -v uv 2>/dev/null || { [ -x $(BIN)/uv ] && echo $(BIN)/uv; })
+USE_UV ?= 1
 export CHURN_CONFIG ?= $(CONFIG)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help setup data train evaluate export all test test-all lint clean tensorboard bench
+.PHONY: help setup data train evaluate export all test test-slow test-all lint clean tensorboard bench
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@if [ -n "$(UV)" ]; then \
-	  echo "installing with uv"; $(UV) pip install --python $(BIN)/python -e '.[dev,bench]'; \
+	@uv="$$(command -v uv || true)"; \
+	if [ -z "$$uv" ] && [ "$(USE_UV)" != 0 ]; then \
+	  $(BIN)/python -m pip install -q uv >/dev/null 2>&1 && uv=$(BIN)/uv; fi; \
+	if [ -n "$$uv" ] && [ "$(USE_UV)" != 0 ]; then \
+	  echo "installing with uv"; $$uv pip install --python $(BIN)/python -e '.[dev,bench]'; \
 	else \
 	  echo "installing with pip"; $(BIN)/python -m pip install -q --upgrade pip && \
 	  $(BIN)/python -m pip install -e '.[dev,bench]'; \
@@ -57,7 +60,10 @@ tensorboard: setup ## Open TensorBoard on all runs' logs
 test: setup ## Fast test suite
 	$(BIN)/pytest -q
 
-test-all: setup ## Every test, slow ones included (what CI runs)
+test-slow: setup ## Only the slow tests (CI runs them after `make test`)
+	$(BIN)/pytest -q -m slow
+
+test-all: setup ## Every test, slow ones included
 	$(BIN)/pytest -q -m "slow or not slow"
 
 lint: setup ## Ruff and mypy
