@@ -17,7 +17,8 @@ USE_UV ?= 1
 export CHURN_CONFIG ?= $(CONFIG)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help setup data train evaluate export all test test-slow test-all lint clean tensorboard bench
+PHONY_STEPS := upload deploy undeploy cleanup serve predict simulate monitor retrain loop
+.PHONY: $(PHONY_STEPS) help setup data train evaluate export all test test-slow test-all lint clean tensorboard bench
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -51,8 +52,49 @@ export: setup ## Re-export the newest run's SavedModel and model card
 	@test -n "$(RUN)" || { echo "no run yet: make train first"; exit 2; }
 	$(CHURN) export $(RUN)
 
-all: setup data train ## Set up and run the whole local pipeline on the sample data
-	@echo "done: see the newest run in artifacts/runs/"
+upload: setup ## Register the newest run in the model registry (RUN=dir to choose)
+	@test -n "$(RUN)" || { echo "no run yet: make train first"; exit 2; }
+	$(CHURN) upload $(RUN) $(ARGS)
+
+deploy: setup ## Deploy churn@champion (local: background server on 127.0.0.1:8080)
+	$(CHURN) deploy $(ARGS)
+
+undeploy: setup ## Stop the local endpoint / undeploy from Vertex AI
+	$(CHURN) undeploy $(ARGS)
+
+cleanup: setup ## Delete what the project created (local endpoint; Vertex endpoints, jobs, alerts)
+	$(CHURN) cleanup $(ARGS)
+
+serve: setup ## Serve churn@champion in the foreground (Ctrl-C to stop)
+	$(CHURN) serve $(ARGS)
+
+predict: setup ## Batch-score a CSV: make predict INPUT=in.csv OUTPUT=out.csv
+	$(CHURN) predict --input $(or $(INPUT),$(DATA)) --output $(or $(OUTPUT),artifacts/predictions.csv) $(ARGS)
+
+simulate: setup ## Send drifted traffic (contract, fiber) to the local endpoint
+	$(CHURN) simulate --drift $(or $(DRIFT),contract,fiber) --rows $(or $(ROWS),2000) $(ARGS)
+
+monitor: setup ## Skew/drift of the last hour of logged predictions vs training
+	$(CHURN) monitor --from-log --since $(or $(SINCE),1h) $(ARGS)
+
+retrain: setup ## Train a challenger (DATA_NEW=labelled.csv) and gate it against the champion
+	$(CHURN) retrain $(if $(DATA_NEW),--data $(DATA_NEW)) $(ARGS)
+
+# The article's last steps on one machine: register, deploy, real requests, drifted traffic,
+# drift detection, retraining with a champion/challenger gate; the endpoint always stops.
+loop: setup
+	@set -e; trap '$(CHURN) undeploy >/dev/null 2>&1 || true' EXIT; \
+	run="$(RUN)"; test -n "$$run" || { echo "no run yet: make train first"; exit 2; }; \
+	$(CHURN) upload "$$run"; \
+	$(CHURN) deploy; \
+	$(CHURN) simulate --rows 300 >/dev/null; \
+	sim=$$($(CHURN) simulate --drift contract,fiber --rows 2000 | tail -n 1); \
+	$(CHURN) monitor --from-log --since 15m --labels "$$sim/labels.csv"; \
+	$(CHURN) retrain --data "$$sim/labelled.csv"; \
+	$(CHURN) models list
+
+all: setup data train loop ## Set up and run the whole local pipeline on the sample data
+	@echo "done: runs in artifacts/runs/, registry in artifacts/registry/, drift reports in artifacts/monitoring/"
 
 tensorboard: setup ## Open TensorBoard on all runs' logs
 	$(BIN)/tensorboard --logdir artifacts/runs --host 127.0.0.1

@@ -47,8 +47,9 @@ def upload_command(
         from pipeline.cloud.registry import upload_run_to_vertex
 
         settings.registry.labels = labels
-        result = upload_run_to_vertex(settings, run_dir, list(alias or []), dry_run)
-        console.print(result)
+        from pipeline.cloud.plan import print_result
+
+        print_result(upload_run_to_vertex(settings, run_dir, list(alias or []), dry_run), console)
         return
     registry = LocalRegistry.from_config(settings)
     with console.status("Registering model version"):
@@ -161,8 +162,9 @@ def deploy_command(
     ref = model or settings.serve.model
     if settings.backend == "vertex":
         from pipeline.cloud.endpoints import deploy_to_vertex
+        from pipeline.cloud.plan import print_result
 
-        console.print(deploy_to_vertex(settings, ref, canary, dry_run))
+        print_result(deploy_to_vertex(settings, ref, canary, dry_run), console)
         return
     from pipeline.endpoints import deploy_local
 

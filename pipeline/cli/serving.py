@@ -1,0 +1,96 @@
+"""Serving commands: `churn serve`, `churn predict`, `churn logs export`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipeline.cli.common import ConfigOpt, SetOpt, app, console, console_err, load
+
+logs_app = typer.Typer(help="The prediction log (every answered instance, SQLite).", no_args_is_help=True)
+app.add_typer(logs_app, name="logs")
+
+ModelOpt = Annotated[str | None, typer.Option(
+    "--model", help="REF: churn@champion, churn@3 or a run directory (default: serve.model).")]
+EngineOpt = Annotated[str, typer.Option(
+    "--engine", help="auto (NumPy fast path if it matches the SavedModel, else SavedModel), "
+    "numpy or savedmodel.")]
+
+
+@app.command("serve")
+def serve_command(
+    model: ModelOpt = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default: serve.host, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: serve.port, 8080).")] = None,
+    allow_unauthenticated: Annotated[bool, typer.Option(
+        "--allow-unauthenticated", help="Serve a non-loopback address without a bearer token.")] = False,
+    engine: EngineOpt = "auto",
+    log_sync: Annotated[str, typer.Option(
+        "--log-sync", help="normal: a 200 survives the server crashing; full: also a power cut "
+        "(fsync per commit, slower).")] = "normal",
+    access_log: Annotated[bool, typer.Option("--access-log", help="uvicorn access log on stderr.")] = False,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Serve a model with Vertex AI's predict protocol until Ctrl-C.
+
+    POST /v1/endpoints/{endpoint}:predict and /v1/models/churn:predict with
+    {"instances": [{feature: value, ...}]}; GET /health, /v1/models/churn, /metrics.
+    Bearer-token auth is on when the variable named by serve.auth_token_env is set.
+    Example: [bold]CHURN_API_TOKEN=s3cret churn serve --model churn@champion --port 8080[/]
+    """
+    from pipeline.serving.server import ServeOptions, serve
+
+    settings = load(config, set_)
+    options = ServeOptions(ref=model or settings.serve.model, host=host or settings.serve.host,
+                           port=port or settings.serve.port, engine=engine, log_sync=log_sync,
+                           allow_unauthenticated=allow_unauthenticated, access_log=access_log)
+    serve(settings, options, announce=lambda line: console_err.print(line, highlight=False))
+
+
+@app.command("predict")
+def predict_command(
+    input_path: Annotated[Path, typer.Option("--input", help="Customer CSV (Telco schema; Churn optional).")],
+    output: Annotated[Path, typer.Option("--output", help="Output CSV: customerID, churn_probability, "
+                                         "interval_lower, interval_upper, churn.")],
+    model: ModelOpt = None,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows scored per chunk (memory bound).")] = 50_000,
+    engine: EngineOpt = "auto",
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Score a CSV of customers in chunks (constant memory), same validation as the server.
+
+    Example: [bold]churn predict --input customers.csv --output scores.csv --model churn@champion[/]
+    """
+    from pipeline.predict import predict_file
+
+    settings = load(config, set_)
+    summary = predict_file(settings, input_path, output, model or settings.serve.model, chunk_rows, engine)
+    console_err.print(f"scored {summary.rows:,} rows with {summary.model}", highlight=False)
+    print(summary.output)
+
+
+@logs_app.command("export")
+def logs_export_command(
+    out: Annotated[Path, typer.Option("--out", help="Output file: .csv or .parquet.")],
+    since: Annotated[str | None, typer.Option(help="From this time: ISO (2026-01-31T12:00Z) or age (30m, 1d).")
+                     ] = None,
+    until: Annotated[str | None, typer.Option(help="Before this time (same forms as --since).")] = None,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows read per chunk.")] = 50_000,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Export logged predictions (one column per feature plus metadata) for monitoring.
+
+    Example: [bold]churn logs export --since 1d --out predictions.parquet[/]
+    """
+    from pipeline.serving.predlog import export_log, parse_time
+
+    settings = load(config, set_)
+    rows = export_log(settings.paths.prediction_log, out, parse_time(since) if since else None,
+                      parse_time(until) if until else None, chunk_rows)
+    console.print(f"exported {rows:,} predictions from {settings.paths.prediction_log}", highlight=False)
+    print(out)

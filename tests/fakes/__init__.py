@@ -1,0 +1,1 @@
+"""Local fakes of Google Cloud services (Vertex AI REST, Cloud Monitoring gRPC) for tests."""

@@ -1,0 +1,137 @@
+"""Pytest fixtures for the Vertex backend: fake Vertex AI, fake Cloud Monitoring, GCS emulator.
+
+Every test gets fresh fakes on free loopback ports and a Config pointing at them
+(`vertex_config`); no network, no credentials. The GCS emulator (gcp-storage-emulator,
+in memory) is shared by the session and wiped per test.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline import schema
+from pipeline.config import Config
+from tests.fakes.monitoring_server import FakeMonitoringServer
+from tests.fakes.vertex_server import FakeVertexServer
+
+__all__ = ["fake_vertex", "fake_monitoring", "gcs_emulator_url", "gcs_client", "fake_run_dir",
+           "vertex_config"]
+
+TEST_PROJECT = "test-project"
+TEST_BUCKET = "test-churn-bucket"
+TEST_KMS = "projects/test-project/locations/us-central1/keyRings/churn/cryptoKeys/churn-key"
+TEST_BQ = "bq://test-project.churn_logs.requests"
+
+
+@pytest.fixture
+def fake_vertex() -> Iterator[FakeVertexServer]:
+    with FakeVertexServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_monitoring(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeMonitoringServer]:
+    server = FakeMonitoringServer().start()
+    monkeypatch.setenv("CHURN_MONITORING_API_ENDPOINT", server.target)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator_url() -> Iterator[str]:
+    from gcp_storage_emulator.server import create_server
+
+    server = create_server("127.0.0.1", 0, in_memory=True)
+    server.start()
+    host, port = server._api._httpd.server_address  # port 0: ask the bound socket
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def gcs_client(gcs_emulator_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A storage.Client on the emulator, with an empty TEST_BUCKET."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator_url)
+    client = storage.Client(project=TEST_PROJECT, credentials=AnonymousCredentials())
+    for bucket in client.list_buckets():
+        for blob in client.list_blobs(bucket):
+            blob.delete()
+        bucket.delete()
+    client.create_bucket(TEST_BUCKET)
+    return client
+
+
+def write_training_csv(path: Path, rows: int = 4) -> Path:
+    """A tiny CSV with the Telco columns, enough to be copied as the skew baseline."""
+    row = {c: schema.CATEGORICAL_VALUES.get(c, ("0",))[0] for c in schema.COLUMNS}
+    row.update(customerID="7590-VHVEG", tenure="1", MonthlyCharges="29.85", TotalCharges="29.85",
+               SeniorCitizen="0", Churn="No")
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=schema.COLUMNS)
+        writer.writeheader()
+        writer.writerows([row] * rows)
+    return path
+
+
+def make_run_dir(root: Path, run_id: str = "20250101-120000-abc123") -> Path:
+    """A run directory with a dummy SavedModel: the cloud steps copy files, never load them."""
+    run = root / "runs" / run_id
+    (run / "model" / "variables").mkdir(parents=True)
+    (run / "model" / "saved_model.pb").write_bytes(b"\x08\x01fake saved model " + run_id.encode())
+    (run / "model" / "fingerprint.pb").write_bytes(b"fingerprint")
+    (run / "model" / "variables" / "variables.index").write_bytes(b"index")
+    (run / "model" / "variables" / "variables.data-00000-of-00001").write_bytes(b"\0" * 2048)
+    (run / "metrics.json").write_text(json.dumps({"test.keras.roc_auc": 0.8431}))
+    (run / "model_card.json").write_text("{}")
+    return run
+
+
+@pytest.fixture
+def fake_run_dir(tmp_path: Path) -> Path:
+    return make_run_dir(tmp_path)
+
+
+def vertex_settings(api_endpoint: str, **overrides: Any) -> dict[str, Any]:
+    settings: dict[str, Any] = {
+        "project": TEST_PROJECT,
+        "region": "us-central1",
+        "bucket": TEST_BUCKET,
+        "endpoint_name": "churn-endpoint",
+        "machine_type": "n1-standard-4",
+        "min_replicas": 1,
+        "max_replicas": 3,
+        "request_logging": True,
+        "logging_sampling_rate": 0.25,
+        "logging_bq_table": TEST_BQ,
+        "kms_key_name": TEST_KMS,
+        "latency_alert_ms": 250.0,
+        "error_rate_alert": 0.02,
+        "monitor_interval_hours": 6,
+        "monitor_sampling_rate": 0.5,
+        "api_endpoint": api_endpoint,
+    }
+    settings.update(overrides)
+    return settings
+
+
+@pytest.fixture
+def vertex_config(fake_vertex: FakeVertexServer, gcs_client: Any, tmp_path: Path) -> Config:
+    """backend: vertex, every vertex field set, pointed at the fakes."""
+    return Config.model_validate({
+        "backend": "vertex",
+        "data": {"path": str(write_training_csv(tmp_path / "customer_churn.csv"))},
+        "paths": {"artifacts": str(tmp_path / "artifacts")},
+        "registry": {"model_name": "churn", "labels": {"team": "Data Science", "cost_center": "42"}},
+        "monitor": {"thresholds": {"Contract": 0.2, "tenure": 0.15},
+                    "alert_emails": ["oncall@example.com"]},
+        "vertex": vertex_settings(fake_vertex.url),
+    })
