@@ -17,7 +17,7 @@ USE_UV ?= 1
 export CHURN_CONFIG ?= $(CONFIG)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-PHONY_STEPS := upload deploy undeploy cleanup serve predict simulate monitor retrain loop
+PHONY_STEPS := compat upload deploy undeploy cleanup serve predict simulate monitor retrain loop
 .PHONY: $(PHONY_STEPS) help setup data train evaluate export all test test-slow test-all lint clean tensorboard bench
 
 help: ## List targets
@@ -95,6 +95,19 @@ loop: setup
 
 all: setup data train loop ## Set up and run the whole local pipeline on the sample data
 	@echo "done: runs in artifacts/runs/, registry in artifacts/registry/, drift reports in artifacts/monitoring/"
+
+# Side environment with the TensorFlow of Vertex's newest prebuilt serving image.
+TF_SIDE ?= .venv-tf215
+TF_SIDE_PKG ?= tensorflow-cpu==2.15.1
+$(TF_SIDE)/.installed:
+	@test -x $(TF_SIDE)/bin/python || $(PYTHON) -m venv $(TF_SIDE)
+	@if [ -x $(BIN)/uv ] && [ "$(USE_UV)" != 0 ]; then $(BIN)/uv pip install -q --python $(TF_SIDE)/bin/python '$(TF_SIDE_PKG)'; \
+	else $(TF_SIDE)/bin/python -m pip install -q '$(TF_SIDE_PKG)'; fi
+	@touch $@
+
+compat: setup $(TF_SIDE)/.installed ## Check the newest run's SavedModel predicts the same under TF 2.15
+	@test -n "$(RUN)" || { echo "no run yet: make train first"; exit 2; }
+	$(CHURN) compat $(RUN) --side-python $(TF_SIDE)/bin/python
 
 tensorboard: setup ## Open TensorBoard on all runs' logs
 	$(BIN)/tensorboard --logdir artifacts/runs --host 127.0.0.1

@@ -95,3 +95,23 @@ def _print_summary(run_dir: Path) -> None:
         table.add_row(metric, *(f"{metrics['test'][m][metric]:.4f}" for m in MODEL_NAMES))
     console.print(table)
     console.print(f"report: {Path(run_dir) / 'report.html'}")
+
+
+@app.command("compat")
+def compat_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory made by `churn train`.")],
+    side_python: Annotated[Path, typer.Option(help="Python of the TF 2.15 side environment.")] = Path(
+        ".venv-tf215/bin/python"),
+    data: Annotated[Path | None, typer.Option("--data", help="Data whose test split is compared.")] = None,
+) -> None:
+    """Check the SavedModel predicts the same under TensorFlow 2.15 (Vertex's serving image).
+
+    `make compat` builds the side environment first.
+    Example: [bold]churn compat artifacts/runs/20261125-190000-abc123[/]
+    """
+    from pipeline.compat import check_compat
+
+    with console.status("Scoring the test split here and under the serving runtime"):
+        result = check_compat(run_dir, side_python, data)
+    console.print(f"[green]compatible[/]: TF {result['side_tensorflow']} max abs diff "
+                  f"{result['max_abs_diff']:.2e} < {result['tolerance']:.0e} on {result['rows']:,} test rows")
