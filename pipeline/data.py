@@ -254,3 +254,18 @@ def _non_utf8_location(path: Path) -> str:
             except UnicodeDecodeError as exc:
                 return f"line {number}, byte {exc.start + 1}"
     return "the file"
+
+
+def load_labels(path: Path, config: DataConfig | None = None) -> pd.Series:
+    """customerID -> 0/1 churn label, from a file with (at least) those two columns."""
+    config = config or DataConfig()
+    path = Path(path)
+    header = _read_header(path)
+    renames = _column_renames(header, config)
+    named = [renames.get(c, c) for c in header]
+    missing = [c for c in (schema.ID_COLUMN, schema.LABEL_COLUMN) if c not in named]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)} (labels need customerID and Churn)")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False).rename(columns=renames)
+    labels = _label_column(frame[schema.LABEL_COLUMN], path, first_line=2)
+    return pd.Series(labels.to_numpy(), index=frame[schema.ID_COLUMN].astype(str).to_numpy(), name="label")

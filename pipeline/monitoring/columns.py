@@ -1,0 +1,148 @@
+"""Turn one chunk of one column into counts, with one vectorised pass over the column.
+
+Columns may arrive as text (a prediction log, TotalCharges " " for new customers), as
+numbers, or as pandas categoricals. Each column is hashed once (value_counts, which is
+Arrow's hash kernel for pandas 3 strings and a bincount of codes for categoricals); all
+further work runs on its distinct values, never row by row in Python. Text with mostly
+distinct numbers (TotalCharges) is parsed by Arrow instead of hashed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pandas.api.types import is_numeric_dtype
+
+T = TypeVar("T")
+R = TypeVar("R")
+# Below this many rows a thread pool costs more than it saves.
+THREADED_ROWS = 50_000
+# Rows looked at to tell a high-cardinality numeric text column from a low one.
+DISTINCT_SAMPLE = 4096
+
+
+@dataclass(frozen=True)
+class NumericColumn:
+    """The finite values of a column, each standing for `weights` rows (None: one row each)."""
+
+    values: np.ndarray
+    weights: np.ndarray | None
+    missing: int
+
+    @property
+    def rows(self) -> int:
+        """Rows with a finite value."""
+        return int(self.weights.sum()) if self.weights is not None else int(self.values.size)
+
+
+@dataclass(frozen=True)
+class CategoryCounts:
+    """Rows per category label; blank and null labels count as missing."""
+
+    counts: dict[str, int]
+    missing: int
+
+
+def numeric_column(series: pd.Series) -> NumericColumn:
+    """Coerce to float like pd.to_numeric(errors="coerce"); unparseable and non-finite
+    values count as missing."""
+    if is_numeric_dtype(series.dtype):
+        return _finite(series.to_numpy(dtype=np.float64, na_value=np.nan), None)
+    arrow = _arrow_strings(series)
+    if arrow is not None and _mostly_distinct(series):
+        parsed = _parse_arrow_floats(arrow)
+        if parsed is not None:
+            return _finite(parsed, None)
+    counted = series.value_counts(dropna=False, sort=False)
+    column = _finite(_to_float(counted.index), counted.to_numpy(dtype=np.int64))
+    return NumericColumn(column.values, column.weights, int(len(series) - column.rows))
+
+
+def _finite(values: np.ndarray, weights: np.ndarray | None) -> NumericColumn:
+    finite = np.isfinite(values)
+    if weights is not None:
+        return NumericColumn(values[finite], weights[finite], int(weights[~finite].sum()))
+    return NumericColumn(values[finite], None, int(values.size - np.count_nonzero(finite)))
+
+
+def _to_float(uniques: object) -> np.ndarray:
+    coerced = pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce")
+    return coerced.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _arrow_strings(series: pd.Series) -> pa.ChunkedArray | None:
+    """The Arrow data behind a pyarrow-backed string column (pandas 3's default), else None."""
+    dtype = series.dtype
+    backed = (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow") or (
+        isinstance(dtype, pd.ArrowDtype) and _is_text(dtype.pyarrow_dtype))
+    if not backed:
+        return None
+    data = series.array.__arrow_array__()
+    return data if _is_text(data.type) else None
+
+
+def _is_text(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+
+
+def _mostly_distinct(series: pd.Series) -> bool:
+    """Whether parsing every row beats parsing each distinct value once (TotalCharges)."""
+    sample = series.iloc[:DISTINCT_SAMPLE]
+    return len(pd.unique(sample)) > len(sample) // 4
+
+
+def _parse_arrow_floats(data: pa.ChunkedArray) -> np.ndarray | None:
+    """Every row as float64, blanks as NaN; None when some text is not a plain number
+    (the caller then coerces distinct values one by one, like pd.to_numeric)."""
+    parsed = []
+    for chunk in data.chunks:  # per chunk: if_else over chunked strings mangles values
+        blank = pc.or_(pc.utf8_is_space(chunk), pc.equal(pc.binary_length(chunk), 0))
+        cleaned = pc.if_else(blank, pa.nulls(len(chunk), chunk.type), chunk)
+        try:
+            numbers = pc.cast(cleaned, pa.float64())
+        except pa.ArrowInvalid:
+            return None
+        parsed.append(numbers.to_numpy(zero_copy_only=False))
+    return np.concatenate(parsed) if parsed else np.empty(0)
+
+
+def category_counts(series: pd.Series) -> CategoryCounts:
+    """Rows per label, labels as strings (1.0 and 1 both become "1")."""
+    counted = series.value_counts(dropna=False, sort=False)
+    missing = 0
+    counts: dict[str, int] = {}
+    for label, rows in zip(counted.index, counted.to_numpy().tolist(), strict=True):
+        key = category_label(label)
+        if key is None:
+            missing += rows
+        elif rows:
+            counts[key] = counts.get(key, 0) + rows
+    return CategoryCounts(counts, missing)
+
+
+def category_label(value: object) -> str | None:
+    """The string a category is stored under; None for null or blank."""
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return None
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        value = int(value)
+    text = str(value)
+    return text if text.strip() else None
+
+
+def map_columns(function: Callable[[T], R], items: Sequence[T], rows: int) -> list[R]:
+    """`[function(item) for item in items]`, on one thread per core for large chunks:
+    Arrow's hashing and NumPy's kernels release the GIL, so columns run in parallel."""
+    workers = min(len(items), os.cpu_count() or 1)
+    if workers <= 1 or rows < THREADED_ROWS:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drift-column") as pool:
+        return list(pool.map(function, items))

@@ -1,0 +1,154 @@
+"""Monitor, alert and retrain: drift.json contract, alerts to local receivers, the gate."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import _register_commands
+from pipeline.cli.common import app
+from pipeline.config import RetrainConfig
+from pipeline.errors import MonitoringError
+from pipeline.monitoring.monitor import MonitorRequest, parse_window, run_monitor
+from pipeline.retrain import gate
+
+_register_commands()
+runner = CliRunner()
+
+
+@pytest.fixture()
+def shifted_csv(small_csv: Path, tmp_path: Path) -> Path:
+    frame = pd.read_csv(small_csv, dtype=str, keep_default_na=False)
+    frame["Contract"] = "Month-to-month"
+    path = tmp_path / "shifted.csv"
+    frame.drop(columns=["Churn"]).to_csv(path, index=False)
+    return path
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Receiver.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture()
+def webhook() -> str:
+    _Receiver.received = []
+    server = HTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()
+
+
+@pytest.fixture()
+def smtp_inbox():
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Message
+
+    inbox: list = []
+
+    class Collect(Message):
+        def handle_message(self, message) -> None:
+            inbox.append(message)
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    controller = Controller(Collect(), hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, inbox
+    controller.stop()
+
+
+def test_drift_json_contract_and_alerts(trained_run: Path, shifted_csv: Path, small_config, tmp_path: Path,
+                                        webhook: str, smtp_inbox) -> None:
+    port, inbox = smtp_inbox
+    config = small_config.model_copy(deep=True)
+    config.monitor.webhook_url = webhook
+    config.monitor.smtp_host, config.monitor.smtp_port = "127.0.0.1", port
+    config.monitor.alert_emails = ["ml-team@example.com"]
+    report = run_monitor(config, MonitorRequest(str(trained_run), current=shifted_csv, out=tmp_path / "mon"))
+    drift = json.loads((tmp_path / "mon" / "drift.json").read_text())
+    assert drift["features"]["Contract"]["drifted"] is True
+    assert drift["features"]["gender"]["drifted"] is False
+    assert drift["features"]["Contract"]["statistic"] == "l_infinity"
+    assert drift["features"]["tenure"]["statistic"] == "jensen_shannon"
+    assert "Contract" in report["drifted_features"]
+    page = (tmp_path / "mon" / "report.html").read_text()
+    assert "Contract" in page and "data:image/png;base64," in page
+    assert _Receiver.received and "Contract" in _Receiver.received[0]["text"]
+    assert inbox and "Contract" in inbox[0].get_payload()
+    assert json.loads((tmp_path / "mon" / "alert.json").read_text())["channels"]["webhook"].startswith("sent")
+
+
+def test_no_drift_on_training_like_data(trained_run: Path, small_csv: Path, small_config, tmp_path: Path) -> None:
+    report = run_monitor(small_config, MonitorRequest(str(trained_run), current=small_csv, out=tmp_path / "m"))
+    assert report["drifted_features"] == []
+    assert not (tmp_path / "m" / "alert.json").exists()
+
+
+def test_live_performance_with_labels(trained_run: Path, small_csv: Path, small_config, tmp_path: Path) -> None:
+    labels = tmp_path / "labels.csv"
+    pd.read_csv(small_csv, dtype=str)[["customerID", "Churn"]].to_csv(labels, index=False)
+    report = run_monitor(small_config, MonitorRequest(str(trained_run), current=small_csv, labels=labels,
+                                                      out=tmp_path / "m"))
+    assert report["performance"]["status"] == "ok"
+    assert report["performance"]["rows"] == 1200
+    assert 0.6 < report["performance"]["metrics"]["roc_auc"] <= 1
+    assert report["score"]["statistic"] == "jensen_shannon"
+
+
+def test_not_enough_rows_is_explicit(trained_run: Path, small_csv: Path, small_config, tmp_path: Path) -> None:
+    few = tmp_path / "few.csv"
+    pd.read_csv(small_csv, dtype=str).head(5).to_csv(few, index=False)
+    report = run_monitor(small_config, MonitorRequest(str(trained_run), current=few, out=tmp_path / "m"))
+    assert report["status"] == "not_enough_data"
+    assert all(f["value"] is None and f["drifted"] is False for f in report["features"].values())
+
+
+def test_missing_feature_is_a_clear_error(trained_run: Path, small_csv: Path, small_config, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.csv"
+    pd.read_csv(small_csv, dtype=str).drop(columns=["tenure"]).to_csv(broken, index=False)
+    with pytest.raises(MonitoringError, match="tenure"):
+        run_monitor(small_config, MonitorRequest(str(trained_run), current=broken, out=tmp_path / "m"))
+    assert not (tmp_path / "m").exists()
+
+
+def test_cli_fail_on_drift(trained_run: Path, shifted_csv: Path, tmp_path: Path, small_config) -> None:
+    args = ["monitor", "--model", str(trained_run), "--current", str(shifted_csv), "--out", str(tmp_path / "m"),
+            "--set", f"paths.artifacts={small_config.paths.artifacts}"]
+    assert runner.invoke(app, args).exit_code == 0
+    result = runner.invoke(app, [*args, "--fail-on-drift"])
+    assert result.exit_code == 1, result.output
+
+
+def test_window_parsing() -> None:
+    assert parse_window("12h").total_seconds() == 12 * 3600
+    with pytest.raises(MonitoringError):
+        parse_window("soon")
+
+
+def test_gate_rules() -> None:
+    champion = {"roc_auc": 0.80, "pr_auc": 0.60, "log_loss": 0.45, "brier": 0.15}
+    better = {"roc_auc": 0.82, "pr_auc": 0.61, "log_loss": 0.44, "brier": 0.14}
+    assert gate(champion, better, RetrainConfig(min_auc_gain=0.01))[0] is True
+    assert gate(champion, better, RetrainConfig(min_auc_gain=0.05))[0] is False
+    worse_calibrated = {**better, "log_loss": 0.50}
+    promoted, reason = gate(champion, worse_calibrated, RetrainConfig(min_auc_gain=0.01))
+    assert promoted is False and "log_loss" in reason

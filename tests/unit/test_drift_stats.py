@@ -1,0 +1,434 @@
+"""Statistics core of skew/drift monitoring: baseline, distances, comparison, persistence."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.spatial.distance import jensenshannon
+
+from pipeline.errors import MonitoringError
+from pipeline.monitoring import (
+    BaselineStats,
+    NumericStats,
+    compare,
+    compute_baseline,
+    drift_between,
+    js_divergence,
+    l_infinity,
+)
+from pipeline.monitoring.columns import THREADED_ROWS, numeric_column
+from pipeline.monitoring.distance import binned_counts, equal_width_edges
+from pipeline.schema import FEATURES, NUMERIC_FEATURES
+from pipeline.synth import generate_customers
+
+counts_vectors = st.integers(min_value=1, max_value=12).flatmap(
+    lambda size: st.tuples(
+        st.lists(st.integers(0, 1000), min_size=size, max_size=size).filter(any),
+        st.lists(st.integers(0, 1000), min_size=size, max_size=size).filter(any),
+    )
+)
+
+
+@pytest.fixture(scope="module")
+def reference() -> pd.DataFrame:
+    return generate_customers(4000, seed=1)
+
+
+@pytest.fixture(scope="module")
+def current() -> pd.DataFrame:
+    return generate_customers(3000, seed=2)
+
+
+@pytest.fixture(scope="module")
+def baseline(reference: pd.DataFrame) -> BaselineStats:
+    scores = np.random.default_rng(0).beta(2, 5, len(reference))
+    return compute_baseline(reference, scores, 20)
+
+
+def _as_log_text(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.astype(str)
+
+
+def _feature(result, name: str) -> dict:
+    return result.to_dict()["features"][name]
+
+
+# --- distances -----------------------------------------------------------------------
+
+
+def test_js_divergence_matches_scipy_squared_distance() -> None:
+    p, q = np.array([10, 0, 5, 85]), np.array([40, 30, 0, 30])
+    expected = jensenshannon(p, q, base=2) ** 2
+    assert js_divergence(p, q) == pytest.approx(expected, abs=1e-12)
+    assert js_divergence(p, q) != pytest.approx(jensenshannon(p, q, base=2))
+
+
+def test_js_divergence_of_disjoint_distributions_is_one() -> None:
+    assert js_divergence(np.array([3, 0]), np.array([0, 7])) == pytest.approx(1.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(counts_vectors)
+def test_js_divergence_properties(vectors: tuple[list[int], list[int]]) -> None:
+    p, q = (np.array(v) for v in vectors)
+    value = js_divergence(p, q)
+    assert 0.0 <= value <= 1.0
+    assert value == pytest.approx(jensenshannon(p, q, base=2) ** 2, abs=1e-9)
+    assert value == pytest.approx(js_divergence(q, p), abs=1e-12)
+    assert js_divergence(p, p) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_l_infinity_by_hand() -> None:
+    # frequencies a: .5 vs .8, b: .5 vs .1, c: 0 vs .1  ->  max |diff| = .4
+    assert l_infinity(np.array([50, 50, 0]), np.array([80, 10, 10])) == pytest.approx(0.4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(counts_vectors)
+def test_l_infinity_properties(vectors: tuple[list[int], list[int]]) -> None:
+    p, q = (np.array(v) for v in vectors)
+    value = l_infinity(p, q)
+    assert 0.0 <= value <= 1.0
+    assert value == pytest.approx(l_infinity(q, p))
+    assert l_infinity(p, p) == 0.0
+    assert value == pytest.approx(np.max(np.abs(p / p.sum() - q / q.sum())))
+
+
+def _binned_by_searchsorted(values: np.ndarray, edges: np.ndarray) -> list[int]:
+    slots = np.searchsorted(edges, values, side="right")
+    slots[values == edges[-1]] = len(edges) - 1
+    return np.bincount(slots, minlength=len(edges) + 1).tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.floats(-100, 100),
+    st.floats(0, 50),
+    st.integers(1, 25),
+    st.lists(st.floats(-200, 200), max_size=50),
+)
+def test_binned_counts_match_searchsorted(low: float, width: float, bins: int,
+                                          extra: list[float]) -> None:
+    edges = equal_width_edges(low, low + width, bins)
+    values = np.array([*edges, *extra], dtype=float)  # every edge exactly, plus anything
+    assert binned_counts(values, None, edges).tolist() == _binned_by_searchsorted(values, edges)
+    weights = np.arange(1, values.size + 1)
+    repeated = np.repeat(values, weights)
+    assert binned_counts(values, weights, edges).tolist() == _binned_by_searchsorted(repeated, edges)
+
+
+# --- baseline --------------------------------------------------------------------------
+
+
+def test_numeric_histogram_matches_numpy(reference: pd.DataFrame, baseline: BaselineStats) -> None:
+    values = pd.to_numeric(reference["MonthlyCharges"], errors="coerce").to_numpy()
+    counts, edges = np.histogram(values, bins=20, range=(values.min(), values.max()))
+    stats = baseline.features["MonthlyCharges"]
+    assert isinstance(stats, NumericStats)
+    assert list(stats.counts) == counts.tolist()
+    assert np.allclose(stats.edges, edges)
+    assert stats.mean == pytest.approx(values.mean())
+    assert stats.std == pytest.approx(values.std())
+
+
+def test_text_numbers_are_coerced_and_blanks_counted_missing(reference: pd.DataFrame) -> None:
+    typed = compute_baseline(reference, None, 20)
+    text = compute_baseline(_as_log_text(reference), None, 20)
+    for name, stats in typed.features.items():
+        parsed = text.features[name]
+        if isinstance(stats, NumericStats):  # weighted and plain moments differ in the last bits
+            assert isinstance(parsed, NumericStats)
+            assert (parsed.edges, parsed.counts, parsed.missing) == (
+                stats.edges, stats.counts, stats.missing)
+            assert (parsed.mean, parsed.std) == pytest.approx((stats.mean, stats.std))
+        else:
+            assert parsed == stats
+    blanks = int((reference["TotalCharges"].str.strip() == "").sum())
+    assert blanks > 0
+    assert text.features["TotalCharges"].missing == blanks
+
+
+def test_categorical_counts(reference: pd.DataFrame, baseline: BaselineStats) -> None:
+    expected = reference["Contract"].value_counts().to_dict()
+    assert baseline.features["Contract"].counts == expected
+    assert baseline.score is not None and baseline.score.rows == len(reference)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        ["1", " ", "", None, "x", "2.5", " 3 ", "inf"],
+        [f"{i}.25" for i in range(6000)] + [" ", "", None],  # many distinct: Arrow parse
+        [f"{i}.25" for i in range(6000)] + ["abc", " 7 "],  # Arrow parse falls back
+    ],
+)
+def test_numeric_coercion_matches_pandas_to_numeric(raw: list) -> None:
+    series = pd.Series(raw, dtype="str")
+    column = numeric_column(series)
+    expected = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+    expected = expected[np.isfinite(expected)]
+    weights = column.weights if column.weights is not None else np.ones(column.values.size, int)
+    assert np.array_equal(np.sort(np.repeat(column.values, weights)), np.sort(expected))
+    assert column.missing == len(raw) - expected.size
+
+
+# --- comparison ------------------------------------------------------------------------
+
+
+def test_shifted_contract_drifts_and_gender_does_not(
+    baseline: BaselineStats, current: pd.DataFrame
+) -> None:
+    shifted = current.copy()
+    rng = np.random.default_rng(3)
+    shifted["Contract"] = rng.choice(["Month-to-month", "One year", "Two year"],
+                                     size=len(shifted), p=[0.95, 0.03, 0.02])
+    result = compare(baseline, _as_log_text(shifted), {}, 0.3, 30)
+    assert _feature(result, "Contract")["drifted"] is True
+    assert _feature(result, "Contract")["value"] > 0.3
+    assert _feature(result, "gender")["drifted"] is False
+    assert _feature(result, "gender")["value"] < 0.05
+    assert result.to_dict()["drifted_features"] == ["Contract"]
+
+
+def test_same_population_does_not_drift(baseline: BaselineStats, current: pd.DataFrame) -> None:
+    result = compare(baseline, current, {}, 0.3, 30)
+    assert result.status == "ok"
+    assert result.drifted_features == []
+    assert all(0 <= f["value"] < 0.3 for f in result.to_dict()["features"].values())
+
+
+def test_identical_data_gives_zero(reference: pd.DataFrame, baseline: BaselineStats) -> None:
+    result = compare(baseline, reference, {}, 0.3, 30)
+    assert {f["value"] for f in result.to_dict()["features"].values()} == {0.0}
+
+
+def test_per_feature_threshold(baseline: BaselineStats, current: pd.DataFrame) -> None:
+    shifted = current.assign(Contract="Two year")
+    result = compare(baseline, shifted, {"Contract": 0.99}, 0.3, 30)
+    assert _feature(result, "Contract")["threshold"] == 0.99
+    assert _feature(result, "Contract")["drifted"] is False
+    assert _feature(result, "gender")["threshold"] == 0.3
+
+
+def test_out_of_range_values_are_counted_and_part_of_the_distance() -> None:
+    reference = pd.DataFrame({"tenure": np.tile(np.arange(0, 73), 10)})
+    base = compute_baseline(reference, None, 4, features=["tenure"])
+    current = pd.DataFrame({"tenure": ["-5"] * 3 + ["100"] * 7 + [str(v) for v in range(0, 73)]})
+    drift = _feature(compare(base, current, {}, 0.3, 30), "tenure")
+    assert (drift["below_range"], drift["above_range"], drift["out_of_range"]) == (3, 7, 10)
+    in_range = np.histogram(np.arange(0, 73), bins=4, range=(0, 72))[0]
+    expected = js_divergence(np.array([0, *(in_range * 10), 0]), np.array([3, *in_range, 7]))
+    assert drift["value"] == pytest.approx(expected)
+    assert drift["value"] > 0
+
+
+def test_unseen_categories_are_counted_named_and_part_of_the_distance() -> None:
+    reference = pd.DataFrame({"gender": ["Female"] * 50 + ["Male"] * 50})
+    base = compute_baseline(reference, None, 20, features=["gender"])
+    current = pd.DataFrame({"gender": ["Female"] * 40 + ["Male"] * 40 + ["Other"] * 15
+                            + ["X"] * 5 + [None] * 3 + [" "] * 2})
+    drift = _feature(compare(base, current, {}, 0.3, 30), "gender")
+    assert drift["unseen"] == 20
+    assert drift["unseen_categories"] == {"Other": 15, "X": 5}
+    assert drift["missing"] == 5
+    # frequencies over the 100 labelled rows: Female .5/.4, Male .5/.4, Other 0/.15, X 0/.05
+    assert drift["value"] == pytest.approx(0.15)
+
+
+def test_missing_values_are_reported(baseline: BaselineStats, current: pd.DataFrame) -> None:
+    holes = current.copy()
+    holes.loc[holes.index[:100], "MonthlyCharges"] = np.nan
+    holes["PaymentMethod"] = holes["PaymentMethod"].where(holes.index >= 40, None)
+    result = compare(baseline, holes, {}, 0.3, 30)
+    assert _feature(result, "MonthlyCharges")["missing"] == 100
+    assert _feature(result, "MonthlyCharges")["current_rows"] == len(holes) - 100
+    assert _feature(result, "PaymentMethod")["missing"] == 40
+
+
+def test_chunked_equals_one_shot() -> None:
+    reference = generate_customers(THREADED_ROWS + 5000, seed=4)
+    current = _as_log_text(generate_customers(THREADED_ROWS + 1000, seed=5))
+    scores = np.random.default_rng(6).random(len(current))
+    base = compute_baseline(reference, np.random.default_rng(7).random(len(reference)), 20)
+    whole = compare(base, current, {}, 0.3, 30, current_scores=scores)
+    step = 7919
+    chunks = (current.iloc[i:i + step] for i in range(0, len(current), step))
+    score_chunks = (scores[i:i + step] for i in range(0, len(scores), step))
+    chunked = compare(base, chunks, {}, 0.3, 30, current_scores=score_chunks)
+    assert chunked.to_dict() == whole.to_dict()
+    assert whole.score is not None and whole.rows == len(current)
+
+
+def test_not_enough_data(baseline: BaselineStats, current: pd.DataFrame) -> None:
+    result = compare(baseline, current.head(10), {}, 0.3, 30).to_dict()
+    assert result["status"] == "not_enough_data"
+    assert result["rows"] == 10
+    assert result["drifted_features"] == []
+    for drift in result["features"].values():
+        assert (drift["value"], drift["drifted"], drift["status"]) == (None, False, "not_enough_data")
+
+
+def test_empty_chunk_stream_is_not_enough_data(baseline: BaselineStats) -> None:
+    result = compare(baseline, iter([]), {}, 0.3, 30)
+    assert (result.status, result.rows) == ("not_enough_data", 0)
+
+
+def test_missing_features_are_named(baseline: BaselineStats, current: pd.DataFrame) -> None:
+    with pytest.raises(MonitoringError, match="Contract, TotalCharges"):
+        compare(baseline, current.drop(columns=["Contract", "TotalCharges"]), {}, 0.3, 30)
+
+
+def test_another_models_data_is_refused(baseline: BaselineStats) -> None:
+    other = pd.DataFrame({"age": [30] * 50, "income": [1.0] * 50})
+    with pytest.raises(MonitoringError, match="another model"):
+        compare(baseline, other, {}, 0.3, 30)
+
+
+def test_score_drift(baseline: BaselineStats, current: pd.DataFrame) -> None:
+    high = np.random.default_rng(8).beta(8, 2, len(current))
+    result = compare(baseline, current, {}, 0.3, 30, current_scores=high).to_dict()
+    assert result["score"]["statistic"] == "jensen_shannon"
+    assert result["score"]["drifted"] is True
+    same = np.random.default_rng(9).beta(2, 5, len(current))
+    unshifted = compare(baseline, current, {}, 0.3, 30, current_scores=same).score
+    assert unshifted is not None and unshifted.drifted is False
+
+
+def test_scores_must_match_rows(baseline: BaselineStats, current: pd.DataFrame) -> None:
+    with pytest.raises(MonitoringError, match="rows"):
+        compare(baseline, current, {}, 0.3, 30, current_scores=np.full(5, 0.5))
+
+
+def test_result_contract_shape(baseline: BaselineStats, current: pd.DataFrame) -> None:
+    result = compare(baseline, current, {}, 0.3, 30).to_dict()
+    assert set(result) == {"features", "score", "rows", "status", "drifted_features"}
+    assert list(result["features"]) == list(FEATURES)
+    for name, drift in result["features"].items():
+        assert {"statistic", "value", "threshold", "drifted"} <= set(drift)
+        expected = "jensen_shannon" if name in NUMERIC_FEATURES else "l_infinity"
+        assert drift["statistic"] == expected
+    json.dumps(result, allow_nan=False)
+
+
+def test_drift_between_windows(reference: pd.DataFrame, current: pd.DataFrame) -> None:
+    later = current.assign(MonthlyCharges=current["MonthlyCharges"] + 60)
+    result = drift_between(reference, later)
+    assert result.drifted_features == ["MonthlyCharges"]
+    assert _feature(result, "MonthlyCharges")["above_range"] > 0
+    assert drift_between(reference, reference).drifted_features == []
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.integers(-5, 80), st.floats(-1e6, 1e6),
+                      st.sampled_from(["", " ", "12", "abc"])),
+            st.one_of(st.none(), st.sampled_from(["Female", "Male", "", "Other"])),
+        ),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_any_window_compared_with_itself_gives_zero(rows: list[tuple]) -> None:
+    frame = pd.DataFrame(rows, columns=["tenure", "gender"], dtype=object)
+    result = drift_between(frame, frame, min_rows=1, features=["tenure", "gender"])
+    for drift in result.to_dict()["features"].values():
+        assert drift["value"] in (None, 0.0)
+        assert drift.get("out_of_range", 0) == 0 and drift.get("unseen", 0) == 0
+
+
+# --- persistence ---------------------------------------------------------------------
+
+
+def test_round_trip(tmp_path, baseline: BaselineStats, current: pd.DataFrame) -> None:
+    path = baseline.save(tmp_path / "baseline_stats.json")
+    loaded = BaselineStats.load(path)
+    assert loaded == baseline
+    assert BaselineStats.from_dict(json.loads(path.read_text())) == baseline
+    assert compare(loaded, current, {}, 0.3, 30).to_dict() == compare(
+        baseline, current, {}, 0.3, 30).to_dict()
+
+
+def _corrupt(document: dict, how: str) -> dict | str:
+    broken = json.loads(json.dumps(document))
+    if how == "truncated":
+        return json.dumps(document)[:200]
+    if how == "no_features":
+        del broken["features"]
+    elif how == "other_version":
+        broken["schema_version"] = 99
+    elif how == "other_kind":
+        broken["kind"] = "evaluation-metrics"
+    elif how == "short_counts":
+        broken["features"]["tenure"]["counts"].pop()
+    elif how == "bad_type":
+        broken["features"]["gender"]["type"] = "text"
+    elif how == "negative_count":
+        broken["features"]["gender"]["counts"]["Male"] = -1
+    return broken
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("truncated", "corrupt JSON"),
+        ("no_features", "features must be an object"),
+        ("other_version", "schema version 99"),
+        ("other_kind", "not a baseline statistics file"),
+        ("short_counts", "tenure"),
+        ("bad_type", "unknown type 'text'"),
+        ("negative_count", "non-negative"),
+    ],
+)
+def test_load_rejects_bad_files(tmp_path, baseline: BaselineStats, how: str, message: str) -> None:
+    path = tmp_path / "baseline_stats.json"
+    broken = _corrupt(baseline.to_dict(), how)
+    path.write_text(broken if isinstance(broken, str) else json.dumps(broken))
+    with pytest.raises(MonitoringError, match=message) as caught:
+        BaselineStats.load(path)
+    assert str(path) in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def _paths(node: object, prefix: tuple = ()) -> list[tuple]:
+    children = node.items() if isinstance(node, dict) else (
+        enumerate(node) if isinstance(node, list) else [])
+    found = [prefix]
+    for key, child in children:
+        found += _paths(child, (*prefix, key))
+    return found
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_any_damage_to_the_file_is_a_monitoring_error_or_a_valid_baseline(data) -> None:
+    small = compute_baseline(pd.DataFrame({"tenure": [1, 5, 9], "gender": ["Male"] * 3}), None, 2,
+                             features=["tenure", "gender"])
+    document = small.to_dict()
+    path = data.draw(st.sampled_from(_paths(document)[1:]))
+    node = document
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = data.draw(json_values)
+    try:
+        BaselineStats.from_dict(json.loads(json.dumps(document)))
+    except MonitoringError as exc:
+        assert "\n" not in str(exc)
+
+
+def test_load_missing_file(tmp_path) -> None:
+    with pytest.raises(MonitoringError, match="not found"):
+        BaselineStats.load(tmp_path / "nope.json")
