@@ -192,13 +192,15 @@ class _NumericAccumulator:
     def result(self, threshold: float, gate: _Gate) -> FeatureDrift:
         current_rows = int(self.counts.sum())
         reference_rows = self.reference.rows
+        reference_counts = np.array([0, *self.reference.counts, 0], dtype=np.int64)
         value = None
         if gate.allows(reference_rows, current_rows):
-            reference_counts = np.array([0, *self.reference.counts, 0], dtype=np.int64)
             value = js_divergence(reference_counts, self.counts)
         below, above = int(self.counts[BELOW]), int(self.counts[ABOVE])
+        inner = [f"{low:.4g}-{high:.4g}" for low, high in zip(self.edges[:-1], self.edges[1:], strict=True)]
+        shares = _shares(["below", *inner, "above"], reference_counts.tolist(), self.counts.tolist())
         return FeatureDrift(JENSEN_SHANNON, value, threshold, _status(value),
-                            reference_rows, current_rows, self.missing, below, above)
+                            reference_rows, current_rows, self.missing, below, above, distribution=shares)
 
 
 class _CategoricalAccumulator:
@@ -219,13 +221,15 @@ class _CategoricalAccumulator:
         known = self.reference.counts
         unseen = {label: rows for label, rows in self.counts.items() if label not in known}
         current_rows = sum(self.counts.values())
-        labels = [*known, *unseen]
+        labels = [*sorted(known), *sorted(unseen)]
+        reference_counts = [known.get(label, 0) for label in labels]
+        current_counts = [self.counts.get(label, 0) for label in labels]
         value = None
         if gate.allows(self.reference.rows, current_rows):
-            value = l_infinity(np.array([known.get(label, 0) for label in labels]),
-                               np.array([self.counts.get(label, 0) for label in labels]))
+            value = l_infinity(np.array(reference_counts), np.array(current_counts))
         return FeatureDrift(L_INFINITY, value, threshold, _status(value),
-                            self.reference.rows, current_rows, self.missing, unseen=unseen)
+                            self.reference.rows, current_rows, self.missing, unseen=unseen,
+                            distribution=_shares(labels, reference_counts, current_counts))
 
 
 _Accumulator: TypeAlias = _NumericAccumulator | _CategoricalAccumulator
@@ -276,8 +280,8 @@ def _is_one_array(scores: object) -> bool:
 
 
 def _shares(labels: list[str], reference: list[int], current: list[int]) -> dict[str, list]:
-    """Per-label shares of each side (at most MAX_REPORTED_UNSEEN + known labels)."""
-    keep = len(labels) if len(labels) <= 64 else 64
+    """Per-label shares of each side, for plots (a wrong column can hold endless labels)."""
+    keep = min(len(labels), 64)
     ref_total, cur_total = max(sum(reference), 1), max(sum(current), 1)
     return {"labels": labels[:keep], "reference": [r / ref_total for r in reference[:keep]],
             "current": [c / cur_total for c in current[:keep]]}

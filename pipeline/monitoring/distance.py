@@ -76,9 +76,13 @@ def binned_counts(values: np.ndarray, weights: np.ndarray | None, edges: np.ndar
 
 def _uniform(edges: np.ndarray) -> bool:
     """Edges np.histogram's fast equal-width path reproduces exactly (it rebuilds them
-    with linspace and corrects each index against them)."""
-    return edges[0] < edges[-1] and np.array_equal(
-        edges, np.linspace(edges[0], edges[-1], len(edges)))
+    with linspace and corrects each index against them) and accepts: strictly increasing
+    (a range of a few ulps cannot hold 20 distinct edges) and of finite width."""
+    return (
+        bool(np.all(edges[1:] > edges[:-1]))
+        and bool(np.isfinite(edges[-1] - edges[0]))
+        and np.array_equal(edges, np.linspace(edges[0], edges[-1], len(edges)))
+    )
 
 
 def _total(mask: np.ndarray, weights: np.ndarray | None) -> float:

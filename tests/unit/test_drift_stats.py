@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.distance import jensenshannon
 
@@ -112,6 +112,8 @@ def _binned_by_searchsorted(values: np.ndarray, edges: np.ndarray) -> list[int]:
     st.integers(1, 25),
     st.lists(st.floats(-200, 200), max_size=50),
 )
+@example(low=0.0, width=5e-324, bins=2, extra=[])  # fewer distinct floats than edges
+@example(low=1.0, width=0.0, bins=20, extra=[0.5, 1.0, 2.0])  # constant training column
 def test_binned_counts_match_searchsorted(low: float, width: float, bins: int,
                                           extra: list[float]) -> None:
     edges = equal_width_edges(low, low + width, bins)
