@@ -12,6 +12,7 @@ matplotlib.use("Agg")  # headless: no display needed, same output everywhere
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
 
@@ -105,5 +106,6 @@ def loss_figure(history: dict[str, list[float]]) -> Figure:
     axes.plot(epochs, history["loss"], marker="o", ms=3, label="Training loss")
     if history.get("val_loss"):
         axes.plot(epochs, history["val_loss"], marker="o", ms=3, label="Validation loss")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend()
     return figure
