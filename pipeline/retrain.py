@@ -4,6 +4,7 @@ on the same recent labelled holdout, promoted only when it is clearly better."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,14 +74,27 @@ def gate(champion: dict[str, float], challenger: dict[str, float], rules: Retrai
 
 def retrain(config: Config, new_data: Path | None = None) -> dict[str, Any]:
     """Train a challenger, gate it against the champion and write the decision record."""
-    from pipeline.train import train_run
-
+    registry = LocalRegistry.from_config(config)
+    champion = resolve_model(config, f"{registry.name}@champion")
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     workdir = config.paths.artifacts / "retrain" / stamp
     workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        decision = _challenge(config, registry, champion, new_data, workdir)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)  # no half-written retrain record
+        raise
+    decision["decided_at"] = stamp
+    atomic.write_json(workdir / "decision.json", decision)
+    decision["record"] = str(workdir / "decision.json")
+    return decision
+
+
+def _challenge(config: Config, registry: LocalRegistry, champion: ResolvedModel, new_data: Path | None,
+               workdir: Path) -> dict[str, Any]:
+    from pipeline.train import train_run
+
     window = build_window(config, new_data, workdir)
-    registry = LocalRegistry.from_config(config)
-    champion = resolve_model(config, f"{registry.name}@champion")
     run_dir = train_run(config, window.training_csv)
     version = registry.upload(run_dir, aliases=["challenger"], labels=dict(config.registry.labels))
     challenger = registry.resolve(str(version))
@@ -89,14 +103,11 @@ def retrain(config: Config, new_data: Path | None = None) -> dict[str, Any]:
     promote, reason = gate(scores["champion"], scores["challenger"], config.retrain)
     if promote:
         registry.promote(version, "champion")
-    decision = {
-        "decided_at": stamp, "promoted": promote, "reason": reason,
+    return {
+        "promoted": promote, "reason": reason,
         "champion_version": int(champion.version_id), "challenger_version": version,
         "challenger_run": str(run_dir), "holdout_rows": int(len(window.holdout)),
         "holdout_churn_rate": float(np.mean(data.labels_of(window.holdout))),
         "metrics": scores, "rules": config.retrain.model_dump(),
         "champion_now": registry.aliases()["champion"],
     }
-    atomic.write_json(workdir / "decision.json", decision)
-    decision["record"] = str(workdir / "decision.json")
-    return decision
