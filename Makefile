@@ -17,7 +17,7 @@ USE_UV ?= 1
 export CHURN_CONFIG ?= $(CONFIG)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-PHONY_STEPS := compat upload deploy undeploy cleanup serve predict simulate monitor retrain loop
+PHONY_STEPS := notebook doctor compat upload deploy undeploy cleanup serve predict simulate monitor retrain loop
 .PHONY: $(PHONY_STEPS) help setup data train evaluate export all test test-slow test-all lint clean tensorboard bench
 
 help: ## List targets
@@ -108,6 +108,12 @@ $(TF_SIDE)/.installed:
 compat: setup $(TF_SIDE)/.installed ## Check the newest run's SavedModel predicts the same under TF 2.15
 	@test -n "$(RUN)" || { echo "no run yet: make train first"; exit 2; }
 	$(CHURN) compat $(RUN) --side-python $(TF_SIDE)/bin/python
+
+notebook: setup ## Open the walkthrough notebook in JupyterLab
+	$(BIN)/jupyter lab notebooks/churn_walkthrough.ipynb
+
+doctor: setup ## Check the environment (and, in vertex mode, credentials, APIs, bucket)
+	$(CHURN) doctor $(ARGS)
 
 tensorboard: setup ## Open TensorBoard on all runs' logs
 	$(BIN)/tensorboard --logdir artifacts/runs --host 127.0.0.1
