@@ -41,7 +41,6 @@ def child_pipeline(rows: int, epochs: int, workdir: Path) -> dict:
 def child_baseline(rows: int, epochs: int, workdir: Path) -> dict:
     """The bare network on already-encoded arrays: what training alone costs."""
     import keras
-    import numpy as np
     from sklearn.compose import ColumnTransformer
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 

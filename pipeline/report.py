@@ -82,7 +82,8 @@ def _metrics_table(document: dict[str, Any]) -> str:
                         for m in MODEL_NAMES)
         rows.append(f"<tr><td>{METRIC_TITLES[metric]}</td>{cells}</tr>")
     thresholds = "".join(f"<td>{document['thresholds'][m]:.3f}</td>" for m in MODEL_NAMES)
-    rows.append(f"<tr><td>Threshold ({html.escape(document['threshold_strategy'])}, on validation)</td>{thresholds}</tr>")
+    strategy = html.escape(document["threshold_strategy"])
+    rows.append(f"<tr><td>Threshold ({strategy}, on validation)</td>{thresholds}</tr>")
     note = "<p>Best value per metric in green. Lower is better for log loss and Brier score.</p>"
     return f"<table><thead><tr><th>Metric</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{note}"
 

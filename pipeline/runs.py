@@ -47,7 +47,8 @@ def load_models(run_dir: Path) -> tuple[Any, dict[str, Any]]:
     missing = [str(p.relative_to(run_dir)) for p in paths if not p.is_file()]
     if missing:
         raise RunDirError(f"{run_dir}: cannot re-evaluate, missing {', '.join(missing)}")
-    return keras.models.load_model(paths[0]), {n: joblib.load(p) for n, p in zip(BASELINE_NAMES, paths[1:], strict=True)}
+    fitted = {name: joblib.load(path) for name, path in zip(BASELINE_NAMES, paths[1:], strict=True)}
+    return keras.models.load_model(paths[0]), fitted
 
 
 def evaluate_run(run_dir: Path, data_path: Path | None = None) -> dict[str, Any]:

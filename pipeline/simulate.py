@@ -109,7 +109,8 @@ def simulate(url: str, endpoint: str, shifts: list[str], rows: int, out_dir: Pat
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     target = Path(out_dir) / stamp
     labelled = atomic.write_text(target / "labelled.csv", frame.to_csv(index=False))
-    labels = atomic.write_text(target / "labels.csv", frame[[schema.ID_COLUMN, schema.LABEL_COLUMN]].to_csv(index=False))
+    truth = frame[[schema.ID_COLUMN, schema.LABEL_COLUMN]]
+    labels = atomic.write_text(target / "labels.csv", truth.to_csv(index=False))
     return SimulationResult(rows, min(sent, rows), failed, time.monotonic() - started, labelled, labels)
 
 

@@ -68,7 +68,8 @@ def _print_drift(report: dict) -> None:
 
 @app.command("simulate")
 def simulate_command(
-    drift: Annotated[str, typer.Option("--drift", help="Shifted features: " "contract,fiber,tenure,payment,senior,charges.")] = "",
+    drift: Annotated[str, typer.Option(
+        "--drift", help="Shifted features, comma-separated: contract,fiber,tenure,payment,senior,charges.")] = "",
     rows: Annotated[int, typer.Option("--rows", min=1, help="Customers to send.")] = 1000,
     url: Annotated[str | None, typer.Option("--url", help="Endpoint base URL (default: the local endpoint).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,

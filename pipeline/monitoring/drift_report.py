@@ -33,7 +33,8 @@ def write_drift_report(path: Path, report: dict[str, Any], baseline: BaselineSta
         sections.append(_section("Prediction score drift", _score_block(report["score"])))
     if report.get("performance"):
         sections.append(_section("Live performance on arrived labels", _performance(report["performance"])))
-    title = f"Drift report: {html.escape(str(report.get('model')))} (version {html.escape(str(report.get('model_version')))})"
+    model, version = html.escape(str(report.get("model"))), html.escape(str(report.get("model_version")))
+    title = f"Drift report: {model} (version {version})"
     page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
             f"<style>{STYLE}</style></head><body><header><h1>{title}</h1><p>{html.escape(report['source'])}; "
             f"baseline of {baseline.rows:,} training rows; generated {html.escape(report['generated_at'])}</p>"
@@ -61,7 +62,8 @@ def _feature_table(ranked: list[tuple[str, dict[str, Any]]]) -> str:
     rows = []
     for name, feature in ranked:
         value = "-" if feature["value"] is None else f"{feature['value']:.4f}"
-        width = 0 if feature["value"] is None else min(100, 100 * feature["value"] / max(feature["threshold"], 1e-9) / 2)
+        share = 0 if feature["value"] is None else feature["value"] / max(feature["threshold"], 1e-9) / 2
+        width = min(100, 100 * share)
         bar = f"<div style='background:#e8eaed;height:8px;width:120px'><div style='background:" \
               f"{'#d93025' if feature['drifted'] else '#1a73e8'};height:8px;width:{width:.0f}%'></div></div>"
         extra = feature.get("out_of_range", feature.get("unseen", 0))

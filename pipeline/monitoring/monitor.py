@@ -184,7 +184,7 @@ def _report(config: Config, request: MonitorRequest, model: ResolvedModel, skew:
 
 
 def _write(config: Config, request: MonitorRequest, report: dict[str, Any], baseline: BaselineStats) -> dict[str, Any]:
-    from pipeline.monitoring import alerts, drift_report
+    from pipeline.monitoring import alerts, drift_report, gauges
 
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
     out = Path(request.out) if request.out else config.paths.monitoring / stamp
@@ -194,6 +194,5 @@ def _write(config: Config, request: MonitorRequest, report: dict[str, Any], base
         atomic.write_json(staging / "drift.json", report)
     if report["drifted_features"]:
         report["alert"] = alerts.send_alerts(report, out, config.monitor, config.paths.monitoring / "alerts.jsonl")
-    atomic.write_json(config.paths.monitoring / "latest.json", {"dir": str(out), "features": {
-        name: feature["value"] for name, feature in report["features"].items()}})
+    atomic.write_json(config.paths.monitoring / gauges.LATEST, gauges.latest_summary(report, out))
     return report
