@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pipeline.errors import RunDirError
 
@@ -22,20 +22,28 @@ def write_text(path: Path, text: str) -> Path:
 
 def write_bytes(path: Path, data: bytes) -> Path:
     """Atomically replace `path` with `data`, fsynced before the rename."""
+    with writer(path) as handle:
+        handle.write(data)
+    return Path(path)
+
+
+@contextmanager
+def writer(path: Path) -> Iterator[BinaryIO]:
+    """A binary handle on a temporary sibling of `path`; renamed over `path` (after fsync)
+    when the block succeeds, deleted when it raises. For streaming large files."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o644)  # mkstemp makes 0600; artifacts are meant to be shared
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
 
 
 def write_json(path: Path, payload: Any) -> Path:

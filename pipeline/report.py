@@ -40,25 +40,31 @@ def write_report(path: Path, document: dict[str, Any], images: dict[str, Path], 
     """Render the evaluation report and write it atomically."""
     body = "".join([
         _kpis(document, context),
-        _section("Test metrics, all models side by side", _metrics_table(document)),
-        _section("Plots", _plots(images)),
-        _section("Prediction intervals: coverage on the test split", _coverage(coverage, context)),
-        _section("Data", _data_summary(context.get("fingerprint", {}))),
-        _section("Configuration", _config_block(context.get("config", {}))),
+        section("Test metrics, all models side by side", _metrics_table(document)),
+        section("Plots", _plots(images)),
+        section("Prediction intervals: coverage on the test split", _coverage(coverage, context)),
+        section("Data", _data_summary(context.get("fingerprint", {}))),
+        section("Configuration", _config_block(context.get("config", {}))),
     ])
     title = f"Churn model report: {html.escape(str(context.get('run_id', '')))}"
-    page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
+    subtitle = ("Keras network vs. logistic regression and gradient boosting; "
+                f"created {html.escape(str(context.get('created_at', '')))}")
+    return atomic.write_text(path, html_page(title, subtitle, body))
+
+
+def html_page(title: str, subtitle: str, body: str) -> str:
+    """A standalone page in the project's style (title and subtitle already escaped)."""
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
             f"<meta name='viewport' content='width=device-width,initial-scale=1'><style>{STYLE}</style></head>"
-            f"<body><header><h1>{title}</h1><p>Keras network vs. logistic regression and gradient boosting; "
-            f"created {html.escape(str(context.get('created_at', '')))}</p></header><main>{body}</main></body></html>")
-    return atomic.write_text(path, page)
+            f"<body><header><h1>{title}</h1><p>{subtitle}</p></header><main>{body}</main></body></html>")
 
 
 def _config_block(settings: dict[str, Any]) -> str:
     return f"<pre>{html.escape(yaml.safe_dump(settings, sort_keys=False))}</pre>"
 
 
-def _section(title: str, content: str) -> str:
+def section(title: str, content: str) -> str:
+    """A titled card of the page."""
     return f"<section><h2>{html.escape(title)}</h2>{content}</section>"
 
 

@@ -9,8 +9,6 @@ drawn column-wise with NumPy and formatted with Arrow: a million rows take a sec
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from pipeline import schema
+from pipeline import atomic, schema
 
 _ID_LETTER_SPACE = 26**5
 _ID_SPACE = 10_000 * _ID_LETTER_SPACE
@@ -88,18 +86,9 @@ def write_customers(frame: pd.DataFrame, path: Path | str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(frame[list(schema.COLUMNS)], preserve_index=False)
     options = pa_csv.WriteOptions(include_header=False, quoting_style="none")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a committed sample from others
-            handle.write((",".join(schema.COLUMNS) + "\n").encode("utf-8"))
-            pa_csv.write_csv(table, handle, options)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic.writer(path) as handle:
+        handle.write((",".join(schema.COLUMNS) + "\n").encode("utf-8"))
+        pa_csv.write_csv(table, handle, options)
     return path
 
 

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from pipeline import atomic  # noqa: E402
 from pipeline.monitoring.stats import BaselineStats  # noqa: E402
-from pipeline.report import STYLE  # noqa: E402
+from pipeline.report import html_page, section  # noqa: E402
 
 MAX_PLOTS = 8
 
@@ -26,24 +26,18 @@ def write_drift_report(path: Path, report: dict[str, Any], baseline: BaselineSta
     ranked = sorted(report["features"].items(), key=lambda item: -(item[1]["value"] or 0.0))
     sections = [
         _summary(report),
-        _section("Features, most drifted first", _feature_table(ranked)),
-        _section("Reference vs current distributions", _distribution_plots(ranked)),
+        section("Features, most drifted first", _feature_table(ranked)),
+        section("Reference vs current distributions", _distribution_plots(ranked)),
     ]
     if report.get("score"):
-        sections.append(_section("Prediction score drift", _score_block(report["score"])))
+        sections.append(section("Prediction score drift", _score_block(report["score"])))
     if report.get("performance"):
-        sections.append(_section("Live performance on arrived labels", _performance(report["performance"])))
+        sections.append(section("Live performance on arrived labels", _performance(report["performance"])))
     model, version = html.escape(str(report.get("model"))), html.escape(str(report.get("model_version")))
     title = f"Drift report: {model} (version {version})"
-    page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
-            f"<style>{STYLE}</style></head><body><header><h1>{title}</h1><p>{html.escape(report['source'])}; "
-            f"baseline of {baseline.rows:,} training rows; generated {html.escape(report['generated_at'])}</p>"
-            f"</header><main>{''.join(sections)}</main></body></html>")
-    return atomic.write_text(path, page)
-
-
-def _section(title: str, content: str) -> str:
-    return f"<section><h2>{html.escape(title)}</h2>{content}</section>"
+    subtitle = (f"{html.escape(report['source'])}; baseline of {baseline.rows:,} training rows; "
+                f"generated {html.escape(report['generated_at'])}")
+    return atomic.write_text(path, html_page(title, subtitle, "".join(sections)))
 
 
 def _summary(report: dict[str, Any]) -> str:
