@@ -17,7 +17,7 @@ USE_UV ?= 1
 export CHURN_CONFIG ?= $(CONFIG)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-PHONY_STEPS := notebook doctor compat upload deploy undeploy cleanup serve predict simulate monitor retrain loop
+PHONY_STEPS := observe notebook doctor compat upload deploy undeploy cleanup serve predict simulate monitor retrain loop
 .PHONY: $(PHONY_STEPS) help setup data train evaluate export all test test-slow test-all lint clean tensorboard bench
 
 help: ## List targets
@@ -133,6 +133,13 @@ lint: setup ## Ruff and mypy
 
 bench: setup ## Benchmarks (ratios against in-run baselines)
 	$(BIN)/python bench/bench_train.py
+	$(BIN)/python bench/bench_serve.py
+	$(BIN)/python bench/bench_drift.py
+
+observe: setup ## Prometheus scraping `churn serve` on :8080 (UI on 127.0.0.1:9090)
+	@command -v prometheus >/dev/null || { echo "prometheus not found: apt-get install prometheus"; exit 2; }
+	prometheus --config.file=configs/prometheus.yml --storage.tsdb.path=artifacts/prometheus \
+	  --web.listen-address=127.0.0.1:9090
 
 clean: ## Remove artifacts and caches (keeps .venv)
 	rm -rf artifacts .pytest_cache .mypy_cache .ruff_cache

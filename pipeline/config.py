@@ -110,7 +110,7 @@ class ServeConfig(Section):
         "CHURN_API_TOKEN", description="Env var holding a bearer token; auth is on when it is set."
     )
     batch_window_ms: float = Field(
-        1.0, ge=0, description="How long concurrent requests wait to share one model call."
+        0.0, ge=0, description="How long concurrent requests wait to share one model call."
     )
 
 

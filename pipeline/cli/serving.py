@@ -87,7 +87,8 @@ def logs_export_command(
 
     Example: [bold]churn logs export --since 1d --out predictions.parquet[/]
     """
-    from pipeline.serving.predlog import export_log, parse_time
+    from pipeline.serving.logexport import export_log
+    from pipeline.serving.predlog import parse_time
 
     settings = load(config, set_)
     rows = export_log(settings.paths.prediction_log, out, parse_time(since) if since else None,

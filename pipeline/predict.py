@@ -1,0 +1,86 @@
+"""Batch scoring: a customer CSV in, one prediction per customer out, in bounded memory.
+
+The input is read in chunks by the training loader (pipeline.data.iter_batches, label column
+optional), so every rule of the server's validation applies and a bad row stops the run
+with one line naming the file, line and column. Scores come from the same Scorer the server
+uses. The output appears only when complete (written under a temporary name, then renamed).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline import data, progress, schema
+from pipeline.config import Config
+from pipeline.errors import DataError
+from pipeline.serving.instances import encode_frame
+from pipeline.serving.scorer import Scorer, load_scorer
+
+OUTPUT_COLUMNS = (schema.ID_COLUMN, "churn_probability", "interval_lower", "interval_upper", "churn")
+CHUNK_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class PredictSummary:
+    rows: int
+    output: Path
+    model: str
+
+
+def predict_file(config: Config, input_path: Path, output_path: Path, ref: str,
+                 chunk_rows: int = CHUNK_ROWS, engine: str = "auto") -> PredictSummary:
+    """Score every row of `input_path` with model REF into `output_path` (CSV)."""
+    input_path, output_path = Path(input_path), Path(output_path)
+    if not input_path.is_file():
+        raise DataError(f"{input_path}: file not found (pass --input PATH to a customer CSV)")
+    if output_path.resolve() == input_path.resolve():
+        raise DataError(f"{output_path}: the output would overwrite the input; choose another --output")
+    scorer = load_scorer(config, ref, engine)
+    total = count_data_rows(input_path)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output_path.with_name(f".{output_path.name}.partial")
+    rows = 0
+    try:
+        with progress.make_progress() as bar, temporary.open("w", encoding="utf-8", newline="") as out:
+            task = bar.add_task(f"Scoring {input_path.name}", total=total, status="")
+            batches = data.iter_batches(input_path, config.data, require_label=False, batch_rows=chunk_rows)
+            for frame in batches:
+                score_frame(scorer, frame).to_csv(out, header=rows == 0, index=False)
+                rows += len(frame)
+                bar.update(task, completed=rows, status=f"{rows:,} rows")
+            out.flush()
+            os.fsync(out.fileno())
+        temporary.replace(output_path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return PredictSummary(rows=rows, output=output_path, model=f"{scorer.name}@{scorer.version_id}")
+
+
+def score_frame(scorer: Scorer, frame: pd.DataFrame) -> pd.DataFrame:
+    """Predictions for a frame validated by pipeline.data.validate_frame."""
+    scores = scorer.score(encode_frame(frame))
+    return pd.DataFrame({
+        schema.ID_COLUMN: frame[schema.ID_COLUMN].to_numpy(),
+        "churn_probability": scores.probability,
+        "interval_lower": scores.lower,
+        "interval_upper": scores.upper,
+        "churn": pd.Series(scores.churn).map({True: "Yes", False: "No"}).to_numpy(),
+    }, columns=list(OUTPUT_COLUMNS))
+
+
+def count_data_rows(path: Path, block: int = 1 << 20) -> int | None:
+    """Lines after the header (for the progress bar); None when the file is unreadable,
+    leaving the loader to say why."""
+    try:
+        with Path(path).open("rb") as handle:
+            lines, last = 0, b"\n"
+            while chunk := handle.read(block):
+                lines += chunk.count(b"\n")
+                last = chunk[-1:]
+    except OSError:
+        return None
+    return max(lines + (last != b"\n") - 1, 0)

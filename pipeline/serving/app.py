@@ -1,0 +1,239 @@
+"""The prediction server's FastAPI application: Vertex AI's predict protocol.
+
+    POST /v1/endpoints/{endpoint}:predict   Vertex endpoint route (any endpoint id)
+    POST /v1/models/{name}:predict          TF Serving route of Vertex's prebuilt container
+    GET  /v1/models/{name}                  TF Serving model status
+    GET  /health                            liveness + which model is served
+    GET  /metrics                           Prometheus text
+
+Predict routes are raw ASGI endpoints in the FastAPI route table: the body is read with a
+size limit, parsed with orjson and validated column-wise (pipeline.serving.instances), so
+no per-request pydantic, dependency or Request/Response machinery runs. Every answer carries X-Request-Id;
+a 200 is sent only after its rows are committed to the prediction log. Bad input is
+always a 4xx with {"error": {"code", "message", "instance", "field"}}.
+"""
+
+from __future__ import annotations
+
+import hmac
+import inspect
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from pipeline.serving import predlog
+from pipeline.serving.batching import MicroBatcher
+from pipeline.serving.instances import RequestError, validate_payload
+from pipeline.serving.metrics import CONTENT_TYPE, ServerMetrics
+from pipeline.serving.scorer import Scorer
+
+log = logging.getLogger(__name__)
+
+ENDPOINT_ROUTE = "/v1/endpoints/{endpoint}:predict"
+MODEL_ROUTE = "/v1/models/{name}:predict"
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """What the app enforces, from config.serve (token from the environment)."""
+
+    max_instances: int
+    max_body_bytes: int
+    model_names: frozenset[str]
+    token: str | None = None
+    batch_window_ms: float = 1.0
+
+
+def create_app(scorer: Scorer, prediction_log: predlog.PredictionLog, settings: ServeSettings) -> FastAPI:
+    """The server application for one loaded model and one open prediction log."""
+    app = FastAPI(title="churn prediction server", version=scorer.version_id,
+                  description="Vertex AI-compatible predict API for the churn model.", **_fastapi_options())
+    metrics = ServerMetrics(scorer.name, scorer.version_id, scorer.engine)
+    app.state.metrics = metrics
+    predictor = _Predictor(scorer, prediction_log, settings, metrics)
+    app.state.batcher = predictor.batcher
+    # First in the route table: they are matched before the docs routes on every request.
+    app.router.routes[:0] = [
+        Route(ENDPOINT_ROUTE, _PredictRoute(predictor, ENDPOINT_ROUTE, by_model=False), methods=["POST"]),
+        Route(MODEL_ROUTE, _PredictRoute(predictor, MODEL_ROUTE, by_model=True), methods=["POST"])]
+
+    @app.get("/health")
+    async def health() -> Response:
+        return _json(200, {"status": "ok", "model": scorer.name, "modelVersionId": scorer.version_id,
+                           "engine": scorer.engine})
+
+    @app.get("/v1/models/{name}")
+    async def model_status(name: str) -> Response:
+        if name.endswith(":predict"):  # GET on a predict route lands here
+            return _json(405, RequestError(405, "method_not_allowed", "predict takes POST").body())
+        if name not in settings.model_names:
+            return _json(404, _unknown_model(name).body())
+        return _json(200, {"model_version_status": [{"version": scorer.version_id, "state": "AVAILABLE",
+                                                     "status": {"error_code": "OK", "error_message": ""}}]})
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _json(exc.status_code, RequestError(exc.status_code, code, f"{request.method} "
+                                                   f"{request.url.path}: {exc.detail}").body())
+
+    return app
+
+
+class _PredictRoute:
+    """A raw ASGI endpoint: Starlette hands it scope/receive/send directly, so the hot path
+    builds no Request or Response objects and passes no exception-wrapping layers."""
+
+    def __init__(self, predictor: _Predictor, template: str, by_model: bool) -> None:
+        self.predictor = predictor
+        self.template = template
+        self.param = "name" if by_model else "endpoint"
+        self.by_model = by_model
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        name = scope["path_params"][self.param]
+        status, body, headers = await self.predictor.answer(scope, receive, self.template, name,
+                                                           name if self.by_model else None)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _Predictor:
+    """Answers predict requests for one scorer, log and metrics."""
+
+    def __init__(self, scorer: Scorer, prediction_log: predlog.PredictionLog, settings: ServeSettings,
+                 metrics: ServerMetrics) -> None:
+        self.scorer = scorer
+        self.log = prediction_log
+        self.settings = settings
+        self.metrics = metrics
+        self.batcher = MicroBatcher.for_scorer(scorer, settings.batch_window_ms)
+        self.deployed_model_id = f"{scorer.name}-{scorer.version_id}"
+        self.token = settings.token.encode() if settings.token else None
+
+    async def answer(self, scope: Scope, receive: Receive, route: str, endpoint: str,
+                     model: str | None) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """(status, JSON body, headers) for one predict request; never raises."""
+        started = time.perf_counter()
+        request_id = os.urandom(16).hex()
+        extra: list[tuple[bytes, bytes]] = []
+        try:
+            status, content = 200, await self._predict(scope, receive, request_id, endpoint, model, started)
+        except RequestError as exc:
+            status, content = exc.status, exc.body()
+            if exc.status == 401:
+                extra.append((b"www-authenticate", b"Bearer"))
+        except predlog.PredictionLogError as exc:
+            log.error("request %s not answered: %s", request_id, exc)
+            status, content = 503, RequestError(503, "log_unavailable", "the prediction could not be "
+                                                "logged; retry later").body()
+        except Exception:
+            log.exception("request %s failed", request_id)
+            status, content = 500, RequestError(500, "internal", f"internal error (request id "
+                                                f"{request_id})").body()
+        body = orjson.dumps(content)
+        self.metrics.observe(route, status, time.perf_counter() - started)
+        return status, body, [(b"content-type", b"application/json"),
+                              (b"content-length", str(len(body)).encode()),
+                              (b"x-request-id", request_id.encode()), *extra]
+
+    async def _predict(self, scope: Scope, receive: Receive, request_id: str, endpoint: str,
+                       model: str | None, started: float) -> dict[str, Any]:
+        self._check_token(scope)
+        if model is not None and model not in self.settings.model_names:
+            raise _unknown_model(model)
+        payload = _parse_json(await _read_body(scope, receive, self.settings.max_body_bytes))
+        batch, instances = validate_payload(payload, self.settings.max_instances)
+        scores = await self.batcher.score(batch)
+        probability = scores.probability.tolist()
+        lower, upper, churn = scores.lower.tolist(), scores.upper.tolist(), scores.churn.tolist()
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        await self.log.append(predlog.request_record(
+            request_id, predlog.utc_timestamp(), self.scorer.version_id, endpoint, latency_ms, instances,
+            batch.numeric[:, 3], batch.customer_ids, scores))
+        self.metrics.observe_predictions(scores.probability)
+        predictions = [{"churn_probability": p, "interval": [lo, hi], "churn": c}
+                       for p, lo, hi, c in zip(probability, lower, upper, churn, strict=True)]
+        return {"predictions": predictions, "deployedModelId": self.deployed_model_id,
+                "modelVersionId": self.scorer.version_id}
+
+    def _check_token(self, scope: Scope) -> None:
+        if self.token is None:
+            return
+        scheme, _, given = (_header(scope, b"authorization") or b"").partition(b" ")
+        if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(), self.token):
+            raise RequestError(401, "unauthorized", "missing or wrong bearer token "
+                               "(send Authorization: Bearer <token>)")
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    """A request header (ASGI servers lower-case the names)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The body, refused as soon as the declared or the received size passes `limit`."""
+    declared = _header(scope, b"content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise RequestError(400, "invalid_content_length", "Content-Length is not a number")
+        if int(declared) > limit:
+            raise _too_large(int(declared), limit)
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise RequestError(400, "client_disconnected", "the client went away before sending the body")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(size, limit)
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(400, "invalid_json", f"the body is not valid JSON ({exc})") from None
+
+
+def _too_large(size: int, limit: int) -> RequestError:
+    return RequestError(413, "body_too_large", f"body of at least {size:,} bytes is over the {limit:,}-byte "
+                        "limit (Vertex AI's is 1.5 MB); split the request")
+
+
+def _unknown_model(name: str) -> RequestError:
+    return RequestError(404, "unknown_model", f"model {name!r} is not served here", field="name")
+
+
+def _fastapi_options() -> dict[str, Any]:
+    # FastAPI >= 0.16x checks for OpenTelemetry providers on every request; this server
+    # reports through Prometheus, so switch that off where the option exists.
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters:
+        return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    return {}
+
+
+def _json(status: int, content: Any) -> Response:
+    return Response(orjson.dumps(content), status_code=status, media_type=JSON)

@@ -1,0 +1,98 @@
+"""Micro-batching: concurrent requests share one model call, as TF Serving's batching does.
+
+Requests validated in the same event-loop turn are scored together. With the NumPy engine
+a call costs microseconds, so nothing waits longer than that turn (window 0) and the call
+runs on the loop. With the SavedModel engine a call costs about 0.4 ms or more whatever the
+batch size, so the first request of a batch waits `serve.batch_window_ms` for company and
+the call runs on a worker thread (TensorFlow releases the GIL), while the next batch gathers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from pipeline.serving.instances import Batch, concat_batches
+from pipeline.serving.scorer import Scorer, Scores
+
+
+class MicroBatcher:
+    """Scores batches for one Scorer, grouping the ones that arrive together."""
+
+    def __init__(self, scorer: Scorer, window_ms: float = 0.0, threaded: bool = False) -> None:
+        self.scorer = scorer
+        self.window_s = window_ms / 1000.0
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="model") if threaded else None
+        self._pending: list[tuple[Batch, asyncio.Future]] = []
+        self._busy = False
+
+    @classmethod
+    def for_scorer(cls, scorer: Scorer, window_ms: float) -> MicroBatcher:
+        """No waiting and no thread for the NumPy engine; both for the SavedModel."""
+        slow = scorer.engine == "savedmodel"
+        return cls(scorer, window_ms if slow else 0.0, threaded=slow)
+
+    async def score(self, batch: Batch) -> Scores:
+        """The scores of `batch`, computed in one model call with its neighbours."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._pending.append((batch, future))
+        if not self._busy:
+            self._busy = True
+            self._schedule(loop)
+        return await future
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.window_s > 0:
+            loop.call_later(self.window_s, self._run, loop)
+        else:
+            loop.call_soon(self._run, loop)
+
+    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
+        taken, self._pending = self._pending, []
+        batches = [batch for batch, _ in taken]
+        if self._executor is None:
+            self._deliver(loop, taken, _score_all(self.scorer, batches))
+        else:
+            work = loop.run_in_executor(self._executor, _score_all, self.scorer, batches)
+            work.add_done_callback(lambda done: self._deliver(loop, taken, _result(done)))
+
+    def _deliver(self, loop: asyncio.AbstractEventLoop, taken: list[tuple[Batch, asyncio.Future]],
+                 outcome: list[Scores] | BaseException) -> None:
+        for index, (_, future) in enumerate(taken):
+            if future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome[index])
+        if self._pending:
+            self._schedule(loop)
+        else:
+            self._busy = False
+
+
+def _score_all(scorer: Scorer, batches: list[Batch]) -> list[Scores] | BaseException:
+    """Per batch scores from one model call; an exception is returned, not raised, so every
+    waiting request gets it."""
+    try:
+        if len(batches) == 1:
+            return [scorer.score(batches[0])]
+        joint = scorer.score(concat_batches(batches))
+    except Exception as exc:  # noqa: BLE001 - delivered to each waiting request
+        return exc
+    ends = np.cumsum([len(batch) for batch in batches])
+    return [Scores(joint.probability[start:end], joint.lower[start:end], joint.upper[start:end],
+                   joint.churn[start:end]) for start, end in zip([0, *ends[:-1]], ends, strict=True)]
+
+
+def _result(done: asyncio.Future) -> list[Scores] | BaseException:
+    if done.cancelled():
+        return RuntimeError("model call cancelled (server stopping)")
+    return done.exception() or done.result()

@@ -1,0 +1,94 @@
+"""Prometheus metrics of one prediction server (its own registry: no global state).
+
+    churn_requests_total{route,status}            requests answered, by route template
+    churn_request_latency_seconds{route}          time from request to answer (histogram)
+    churn_request_instances                       instances per predict request (histogram)
+    churn_prediction_score                        churn probabilities served (histogram)
+    churn_model_info{name,version,engine}         the model version being served
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info, generate_latest
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                   0.25, 0.5, 1.0, 2.5)
+INSTANCE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+_SMALL = 8
+SCORE_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
+
+
+class ScoreHistogram(Collector):
+    """A histogram fed whole arrays at once: one np.searchsorted per request instead of
+    one observe() call per instance."""
+
+    def __init__(self, name: str, documentation: str, buckets: tuple[float, ...]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.bounds = np.asarray(buckets, dtype=np.float64)
+        self.bound_list = [float(b) for b in buckets]
+        self.counts = np.zeros(len(buckets) + 1, dtype=np.int64)  # last slot: above the top bound
+        self.total = 0.0
+
+    def observe_many(self, values: np.ndarray) -> None:
+        if len(values) <= _SMALL:  # NumPy's per-call overhead dominates for a few values
+            for value in values.tolist():
+                self.counts[bisect.bisect_left(self.bound_list, value)] += 1
+                self.total += value
+            return
+        slots = np.searchsorted(self.bounds, values, side="left")
+        self.counts += np.bincount(slots, minlength=len(self.counts))
+        self.total += float(np.sum(values))
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        cumulative = np.cumsum(self.counts)
+        buckets = [(floatToGoString(bound), float(count))
+                   for bound, count in zip(self.bound_list, cumulative, strict=False)]
+        buckets.append(("+Inf", float(cumulative[-1])))
+        yield HistogramMetricFamily(self.name, self.documentation, buckets=buckets, sum_value=self.total)
+
+
+class ServerMetrics:
+    """The metrics one server exposes on /metrics."""
+
+    def __init__(self, model_name: str, version_id: str, engine: str) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter("churn_requests", "Requests answered, by route template and HTTP status.",
+                                ["route", "status"], registry=self.registry)
+        self.latency = Histogram("churn_request_latency_seconds", "Time from request to answer.",
+                                 ["route"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.instances = Histogram("churn_request_instances", "Instances per predict request.",
+                                   buckets=INSTANCE_BUCKETS, registry=self.registry)
+        self.scores = ScoreHistogram("churn_prediction_score", "Churn probabilities served.", SCORE_BUCKETS)
+        self.registry.register(self.scores)
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        info = Info("churn_model", "The model version being served.", registry=self.registry)
+        info.info({"name": model_name, "version": version_id, "engine": engine})
+
+    def observe(self, route: str, status: int, seconds: float) -> None:
+        """Count one answered request and its latency."""
+        key = (route, status)
+        children = self._children.get(key)
+        if children is None:  # labels() takes a lock and builds a tuple: do it once per pair
+            children = self._children[key] = (self.requests.labels(route, str(status)),
+                                              self.latency.labels(route))
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def observe_predictions(self, probabilities: np.ndarray) -> None:
+        """Record the instances and scores of one successful predict request."""
+        self.instances.observe(len(probabilities))
+        self.scores.observe_many(probabilities)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition."""
+        return generate_latest(self.registry)

@@ -1,0 +1,288 @@
+"""The prediction log: every answered instance, committed before its answer is sent.
+
+Storage: one SQLite row per answered request in `requests` (request id, UTC timestamp,
+model version, endpoint, latency, and a JSON array with one [customerID, features,
+probability, interval lower, interval upper, churn] entry per instance). One row per
+request keeps a 100-instance request to one insert; the view `predictions` shows one row
+per instance for SQL users, and `iter_log_frames` yields one row per instance with a
+column per feature (the API monitoring reuses).
+
+Group commit: while one transaction commits, the requests arriving meanwhile queue up and
+go into the next one; each request is released only when the transaction holding it has
+committed. The database is in WAL mode.
+
+Durability (`sync`):
+- "normal" (default): synchronous=NORMAL. A commit has been written to the WAL file by the
+  time it returns, so it survives the server process dying (kill -9, OOM, crash): that is
+  the guarantee a 200 carries. A power cut or kernel crash may lose the last transactions.
+- "full": synchronous=FULL, the WAL is fsynced at every commit: survives power loss too, at
+  the cost of one fsync per group commit (about 4 ms on a virtual disk).
+
+Readers open the file separately; WAL lets them read while the server writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from pipeline import schema
+from pipeline.errors import ServingError
+
+log = logging.getLogger(__name__)
+
+SYNC_MODES = ("normal", "full")
+META_COLUMNS = ("request_id", "instance", "timestamp", "model_version", "endpoint", schema.ID_COLUMN)
+SCORE_COLUMNS = ("churn_probability", "interval_lower", "interval_upper", "churn", "latency_ms")
+FRAME_COLUMNS = (*META_COLUMNS, *schema.FEATURES, *SCORE_COLUMNS)
+_RECORD = ("request_id", "timestamp", "model_version", "endpoint", "latency_ms", "size", "instances")
+_CREATE = """
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY, request_id TEXT NOT NULL, timestamp TEXT NOT NULL,
+    model_version TEXT NOT NULL, endpoint TEXT NOT NULL, latency_ms REAL NOT NULL,
+    size INTEGER NOT NULL, instances TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS requests_timestamp ON requests (timestamp);
+"""
+_VIEW = """
+CREATE VIEW IF NOT EXISTS predictions AS
+SELECT r.request_id AS request_id, CAST(i.key AS INTEGER) AS instance, r.timestamp AS timestamp,
+       r.model_version AS model_version, r.endpoint AS endpoint,
+       json_extract(i.value, '$[0]') AS customer_id, json_extract(i.value, '$[1]') AS features,
+       json_extract(i.value, '$[2]') AS churn_probability, json_extract(i.value, '$[3]') AS interval_lower,
+       json_extract(i.value, '$[4]') AS interval_upper, json_extract(i.value, '$[5]') AS churn,
+       r.latency_ms AS latency_ms
+FROM requests AS r, json_each(r.instances) AS i;
+"""
+_INSERT = f"INSERT INTO requests ({', '.join(_RECORD)}) VALUES ({', '.join('?' * len(_RECORD))})"
+
+
+class PredictionLogError(ServingError):
+    """The prediction log cannot be opened, written or read as asked."""
+
+
+def utc_timestamp(moment: dt.datetime | None = None) -> str:
+    """The log's timestamp text: UTC, microseconds, sortable as text (2026-01-31T12:00:00.000000Z)."""
+    moment = dt.datetime.now(dt.timezone.utc) if moment is None else moment.astimezone(dt.timezone.utc)
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+class PredictionLog:
+    """Append-only writer with group commit: one transaction in flight at a time holds
+    every request queued while the previous one committed.
+
+    With sync="normal" a commit only writes to the WAL file (tens of microseconds), so it
+    runs on the event loop; with sync="full" it waits for an fsync and runs on a worker
+    thread so the loop keeps serving. Either way `append` returns after the commit.
+    """
+
+    def __init__(self, path: Path, sync: str = "normal") -> None:
+        if sync not in SYNC_MODES:
+            raise PredictionLogError(f"log sync {sync!r}: choose one of {', '.join(SYNC_MODES)}")
+        self.path = Path(path)
+        self.sync = sync
+        self._connection: sqlite3.Connection | None = None
+        self._pending: list[tuple[tuple, asyncio.Future]] = []
+        self._flushing = False
+        self._executor: ThreadPoolExecutor | None = None
+
+    def open(self) -> PredictionLog:
+        """Open (creating if needed) the database; raise PredictionLogError if it cannot."""
+        try:
+            self._connection = connect(self.path, self.sync)
+        except (sqlite3.Error, OSError) as exc:
+            raise PredictionLogError(f"{self.path}: cannot open the prediction log ({exc})") from None
+        if self.sync == "full":
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prediction-log")
+        return self
+
+    async def append(self, record: tuple) -> None:
+        """Append one request's record (see request_record); return once it is committed
+        (raise PredictionLogError if it could not be)."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._pending.append((record, future))
+        if not self._flushing:
+            self._flushing = True
+            loop.call_soon(self._flush, loop)
+        await future
+
+    def write(self, record: tuple) -> None:
+        """Append and commit one record now (callers without an event loop)."""
+        _commit(self._require_connection(), [record])
+
+    def close(self) -> None:
+        """Stop taking writes; what was committed stays."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch, self._pending = self._pending, []
+        records = [record for record, _ in batch]
+        connection = self._connection
+        if connection is None:
+            self._settle(loop, batch, PredictionLogError(f"{self.path}: the prediction log is closed"))
+        elif self._executor is None:
+            self._settle(loop, batch, _try_commit(connection, records))
+        else:
+            work = loop.run_in_executor(self._executor, _try_commit, connection, records)
+            work.add_done_callback(lambda done: self._settle(loop, batch, _outcome(done)))
+
+    def _settle(self, loop: asyncio.AbstractEventLoop, batch: list[tuple[tuple, asyncio.Future]],
+                error: BaseException | None) -> None:
+        for _, future in batch:
+            if not future.done():
+                future.set_result(None) if error is None else future.set_exception(error)
+        if self._pending:
+            loop.call_soon(self._flush, loop)
+        else:
+            self._flushing = False
+
+    def _require_connection(self) -> sqlite3.Connection:
+        if self._connection is None:
+            raise PredictionLogError(f"{self.path}: the prediction log is not open")
+        return self._connection
+
+
+def connect(path: Path, sync: str = "normal") -> sqlite3.Connection:
+    """A writer connection: WAL, the chosen synchronous level, table and view created."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute(f"PRAGMA synchronous={sync.upper()}")
+    connection.executescript(_CREATE)
+    try:
+        connection.execute(_VIEW)
+    except sqlite3.OperationalError as exc:  # an SQLite built without JSON functions
+        log.warning("%s: no per-instance SQL view (%s); the log itself is complete", path, exc)
+    return connection
+
+
+def _commit(connection: sqlite3.Connection, records: list[tuple]) -> None:
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.executemany(_INSERT, records)
+        connection.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise PredictionLogError(f"prediction log write failed: {exc}") from None
+
+
+def _try_commit(connection: sqlite3.Connection, records: list[tuple]) -> BaseException | None:
+    """None once committed, else the error every waiting request gets (never raises: a
+    commit that escaped would leave its requests waiting forever)."""
+    try:
+        _commit(connection, records)
+    except PredictionLogError as exc:
+        return exc
+    except Exception as exc:  # noqa: BLE001 - turned into an answer for each waiting request
+        return PredictionLogError(f"prediction log write failed: {exc.__class__.__name__}: {exc}")
+    return None
+
+
+def _outcome(done: asyncio.Future) -> BaseException | None:
+    if done.cancelled():
+        return PredictionLogError("prediction log write cancelled (server stopping)")
+    return done.exception() or done.result()
+
+
+def request_record(request_id: str, timestamp: str, model_version: str, endpoint: str, latency_ms: float,
+                   instances: Sequence[dict[str, Any]], total_charges: Sequence[float] | np.ndarray,
+                   customer_ids: Sequence[str | None], scores: Any) -> tuple:
+    """The log record of one answered request. Features are logged as the model saw them:
+    customerID has its own field and TotalCharges sent as text is stored as its number."""
+    features = list(instances)
+    for index, instance in enumerate(features):
+        if schema.ID_COLUMN in instance or type(instance["TotalCharges"]) is str:
+            features[index] = {k: v for k, v in instance.items() if k != schema.ID_COLUMN}
+            features[index]["TotalCharges"] = float(total_charges[index])
+    entries = zip(customer_ids, features, scores.probability.tolist(), scores.lower.tolist(),
+                  scores.upper.tolist(), scores.churn.tolist(), strict=True)
+    return (request_id, timestamp, model_version, endpoint, latency_ms, len(features),
+            orjson.dumps(list(entries)).decode())
+
+
+def parse_time(text: str, now: dt.datetime | None = None) -> dt.datetime:
+    """ISO date or time (naive means UTC), or an age like 30m, 12h, 7d (before now)."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    age = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    if age:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[age.group(2)]
+        return now - dt.timedelta(**{unit: float(age.group(1))})
+    try:
+        moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise PredictionLogError(f"time {text!r}: expected an ISO time like 2026-01-31 or "
+                                 "2026-01-31T12:00:00Z, or an age like 30m, 12h, 7d") from None
+    return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment
+
+
+def iter_log_frames(path: Path, since: dt.datetime | None = None, until: dt.datetime | None = None,
+                    chunk_rows: int = 50_000) -> Iterator[pd.DataFrame]:
+    """Logged predictions with since <= timestamp < until, oldest first, one row per
+    instance, in frames of about chunk_rows rows (whole requests): metadata columns, one
+    column per raw feature (numbers as float64), then the scores."""
+    connection = _open_reader(Path(path))
+    try:
+        cursor = connection.execute(
+            f"SELECT {', '.join(_RECORD)} FROM requests WHERE timestamp >= ? AND timestamp < ? ORDER BY id",
+            (utc_timestamp(since) if since else "", utc_timestamp(until) if until else "~"))
+        pending: list[tuple] = []
+        rows = 0
+        for record in cursor:
+            pending.append(record)
+            rows += record[_RECORD.index("size")]
+            if rows >= chunk_rows:
+                yield _frame(pending)
+                pending, rows = [], 0
+        if pending:
+            yield _frame(pending)
+    finally:
+        connection.close()
+
+
+def _open_reader(path: Path) -> sqlite3.Connection:
+    if not path.is_file():
+        raise PredictionLogError(f"{path}: no prediction log yet (serve predictions with `churn serve` "
+                                 "or set paths.artifacts)")
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=30)
+        connection.execute("SELECT 1 FROM requests LIMIT 1")
+    except sqlite3.Error as exc:
+        raise PredictionLogError(f"{path}: not a prediction log ({exc})") from None
+    return connection
+
+
+def _frame(records: list[tuple]) -> pd.DataFrame:
+    columns: dict[str, list[Any]] = {name: [] for name in (*META_COLUMNS, *SCORE_COLUMNS)}
+    features: list[dict[str, Any]] = []
+    for request_id, timestamp, version, endpoint, latency, _size, instances in records:
+        for index, (customer, values, probability, lower, upper, churn) in enumerate(orjson.loads(instances)):
+            for name, value in zip(columns, (request_id, index, timestamp, version, endpoint, customer,
+                                             probability, lower, upper, churn, latency), strict=True):
+                columns[name].append(value)
+            features.append(values)
+    table = pd.DataFrame.from_records(features, columns=list(schema.FEATURES))
+    frame = pd.DataFrame({name: pd.Series(columns[name], dtype="string") for name in META_COLUMNS})
+    frame["instance"] = pd.Series(columns["instance"], dtype="int64")
+    frame["timestamp"] = pd.to_datetime(pd.Series(columns["timestamp"]), utc=True, format="ISO8601")
+    for name in schema.FEATURES:
+        frame[name] = table[name].astype("float64" if schema.is_numeric(name) else "string")
+    for name in SCORE_COLUMNS:
+        frame[name] = pd.Series(columns[name], dtype="bool" if name == "churn" else "float64")
+    return frame

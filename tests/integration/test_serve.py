@@ -1,0 +1,256 @@
+"""The prediction server in-process: Vertex protocol, validation, auth, limits, metrics,
+prediction log, the NumPy fast path against the SavedModel, and never a 500 for bad input."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.testclient import TestClient
+
+from pipeline import data, export, schema
+from pipeline.serving import predlog
+from pipeline.serving import scorer as scorer_module
+from pipeline.serving.app import ServeSettings, create_app
+from pipeline.serving.instances import EXAMPLE_INSTANCE, encode_frame
+from pipeline.serving.predlog import PredictionLog
+from pipeline.serving.scorer import Scorer, load_scorer
+
+MODEL_ROUTE = "/v1/models/churn:predict"
+ENDPOINT_ROUTE = "/v1/endpoints/churn-endpoint:predict"
+TOKEN = "t0ps3cret-token"
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def scorer(trained_run: Path, small_config) -> Scorer:
+    return load_scorer(small_config, str(trained_run))
+
+
+@pytest.fixture(scope="module")
+def instances(small_csv: Path) -> list[dict[str, Any]]:
+    """Ten real rows as JSON instances (numbers as numbers, TotalCharges as in the file)."""
+    frame = pd.read_csv(small_csv, dtype=str, keep_default_na=False).head(10)
+    records = frame.drop(columns=["customerID", "Churn"]).to_dict("records")
+    for record in records:
+        record.update(SeniorCitizen=int(record["SeniorCitizen"]), tenure=int(record["tenure"]),
+                      MonthlyCharges=float(record["MonthlyCharges"]))
+    return records
+
+
+def make_client(scorer: Scorer, log_path: Path, token: str | None = None, **limits: int) -> TestClient:
+    log = PredictionLog(log_path).open()
+    settings = ServeSettings(max_instances=limits.get("max_instances", 50),
+                             max_body_bytes=limits.get("max_body_bytes", 50_000),
+                             model_names=frozenset({"churn"}), token=token)
+    client = TestClient(create_app(scorer, log, settings), raise_server_exceptions=False)
+    client.prediction_log = log  # type: ignore[attr-defined]
+    return client
+
+
+@pytest.fixture
+def client(scorer: Scorer, tmp_path: Path) -> Iterator[TestClient]:
+    with make_client(scorer, tmp_path / "log.sqlite") as test_client:
+        yield test_client
+    test_client.prediction_log.close()
+
+
+def logged(client: TestClient) -> pd.DataFrame:
+    path = client.prediction_log.path
+    return pd.concat(predlog.iter_log_frames(path), ignore_index=True)
+
+
+@pytest.mark.parametrize("route", [MODEL_ROUTE, ENDPOINT_ROUTE])
+def test_predict_routes_speak_the_vertex_protocol(client: TestClient, scorer: Scorer, route: str,
+                                                  instances: list[dict]) -> None:
+    answer = client.post(route, json={"instances": instances[:3], "parameters": {}})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["deployedModelId"] and body["modelVersionId"] == scorer.version_id
+    assert len(body["predictions"]) == 3
+    for prediction in body["predictions"]:
+        assert set(prediction) == {"churn_probability", "interval", "churn"}
+        lower, upper = prediction["interval"]
+        assert 0 <= lower <= upper <= 1 and 0 <= prediction["churn_probability"] <= 1
+        assert prediction["churn"] == (prediction["churn_probability"] >= scorer.threshold)
+    rows = logged(client)
+    request_id = answer.headers["x-request-id"]
+    assert rows["request_id"].tolist() == [request_id] * 3
+    assert rows["endpoint"].iloc[0] == route.split("/")[3].split(":")[0]
+    assert rows["churn_probability"].tolist() == [p["churn_probability"] for p in body["predictions"]]
+    assert rows["tenure"].tolist() == [i["tenure"] for i in instances[:3]]
+    assert (rows["latency_ms"] > 0).all()
+
+
+def test_fast_path_equals_the_saved_model(scorer: Scorer, trained_run: Path, small_csv: Path) -> None:
+    assert scorer.engine == "numpy" and scorer.max_verify_diff <= 1e-5
+    frame = next(data.iter_batches(small_csv, require_label=False, batch_rows=500))
+    signature = export.load_signature(trained_run / "model")
+    reference = export.signature_predict(signature, data.features_of(frame))
+    ours = scorer.score(encode_frame(frame)).probability
+    assert np.max(np.abs(ours - reference)) < 1e-5
+
+
+def test_fast_path_mismatch_falls_back_to_the_saved_model(trained_run: Path, small_config, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(scorer_module, "MATCH_TOLERANCE", -1.0)  # nothing can match
+    with caplog.at_level(logging.WARNING, logger="pipeline.serving.scorer"):
+        fallback = load_scorer(small_config, str(trained_run))
+    assert fallback.engine == "savedmodel"
+    assert "differs from the SavedModel" in caplog.text
+    answer = fallback.score(encode_frame(pd.DataFrame([EXAMPLE_INSTANCE])))
+    assert 0 <= answer.probability[0] <= 1
+    with make_client(fallback, tmp_path / "log.sqlite") as client:  # micro-batched on a thread
+        served = client.post(MODEL_ROUTE, json={"instances": [EXAMPLE_INSTANCE] * 2})
+        assert client.get("/health").json()["engine"] == "savedmodel"
+    client.app.state.batcher.close()
+    client.prediction_log.close()
+    assert served.status_code == 200
+    assert served.json()["predictions"][0]["churn_probability"] == pytest.approx(answer.probability[0], abs=1e-6)
+
+
+def body_of(instance_changes: dict | None = None, drop: str | None = None, count: int = 1) -> bytes:
+    instance = {k: v for k, v in {**EXAMPLE_INSTANCE, **(instance_changes or {})}.items() if k != drop}
+    return json.dumps({"instances": [instance] * count}).encode()
+
+
+@pytest.mark.parametrize("body, status, code, field", [
+    (b"{not json", 400, "invalid_json", None),
+    (b"", 400, "invalid_json", None),
+    (b'{"instances": [{"tenure": NaN}]}', 400, "invalid_json", None),
+    (b'{"instances": []}', 400, "empty_instances", "instances"),
+    (b'[1, 2]', 400, "invalid_body", None),
+    (body_of({"tenure": "abc"}), 400, "wrong_type", "tenure"),
+    (body_of({"Contract": "Weekly"}), 400, "unknown_category", "Contract"),
+    (body_of(drop="gender"), 400, "missing_feature", "gender"),
+    (body_of({"favourite_colour": "blue"}), 400, "unknown_feature", "favourite_colour"),
+    (body_of(count=51), 413, "too_many_instances", "instances"),
+    (b" " * 60_000, 413, "body_too_large", None),
+])
+def test_bad_requests_are_4xx_with_a_json_error(client: TestClient, body: bytes, status: int, code: str,
+                                                 field: str | None) -> None:
+    answer = client.post(MODEL_ROUTE, content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == status, answer.text
+    error = answer.json()["error"]
+    assert (error["code"], error["field"]) == (code, field) and error["message"]
+    assert answer.headers["x-request-id"]
+    if field in schema.FEATURES or code == "unknown_feature":
+        assert error["instance"] == 0
+    assert not client.prediction_log.path.exists() or logged_count(client) == 0
+
+
+def logged_count(client: TestClient) -> int:
+    try:
+        return sum(len(f) for f in predlog.iter_log_frames(client.prediction_log.path))
+    except predlog.PredictionLogError:
+        return 0
+
+
+def test_streamed_body_over_the_limit_is_refused_without_content_length(client: TestClient) -> None:
+    chunks = iter([b"[" + b" " * 20_000] * 4)  # chunked transfer: no Content-Length to trust
+    answer = client.post(MODEL_ROUTE, content=chunks, headers={"content-type": "application/json"})
+    assert answer.status_code == 413 and answer.json()["error"]["code"] == "body_too_large"
+
+
+def test_bearer_token(scorer: Scorer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    body = {"instances": [EXAMPLE_INSTANCE]}
+    with caplog.at_level(logging.DEBUG), make_client(scorer, tmp_path / "log.sqlite", token=TOKEN) as client:
+        missing = client.post(MODEL_ROUTE, json=body)
+        wrong = client.post(MODEL_ROUTE, json=body, headers={"Authorization": "Bearer nope"})
+        basic = client.post(MODEL_ROUTE, json=body, headers={"Authorization": f"Basic {TOKEN}"})
+        right = client.post(ENDPOINT_ROUTE, json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+        open_routes = [client.get(path).status_code for path in ("/health", "/metrics", "/v1/models/churn")]
+    client.prediction_log.close()
+    for refused in (missing, wrong, basic):
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
+        assert refused.headers["www-authenticate"] == "Bearer"
+    assert right.status_code == 200 and open_routes == [200, 200, 200]
+    assert TOKEN not in caplog.text
+
+
+def test_unknown_model_routes_and_methods(client: TestClient) -> None:
+    body = {"instances": [EXAMPLE_INSTANCE]}
+    assert client.post("/v1/models/other:predict", json=body).json()["error"]["code"] == "unknown_model"
+    assert client.get("/v1/models/other").status_code == 404
+    assert client.get(MODEL_ROUTE).status_code == 405
+    missing = client.get("/nowhere")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+def test_health_status_and_metrics(client: TestClient, scorer: Scorer) -> None:
+    assert client.get("/health").json() == {"status": "ok", "model": "churn", "engine": "numpy",
+                                            "modelVersionId": scorer.version_id}
+    status = client.get("/v1/models/churn").json()["model_version_status"][0]
+    assert status["state"] == "AVAILABLE" and status["version"] == scorer.version_id
+    client.post(MODEL_ROUTE, json={"instances": [EXAMPLE_INSTANCE] * 4})
+    client.post(MODEL_ROUTE, json={"instances": []})
+    text = client.get("/metrics").text
+    assert 'churn_requests_total{route="/v1/models/{name}:predict",status="200"} 1.0' in text
+    assert 'churn_requests_total{route="/v1/models/{name}:predict",status="400"} 1.0' in text
+    assert 'churn_request_latency_seconds_bucket{le="+Inf",route="/v1/models/{name}:predict"} 2.0' in text
+    assert "churn_request_instances_sum 4.0" in text and "churn_prediction_score_count 4.0" in text
+    assert f'churn_model_info{{engine="numpy",name="churn",version="{scorer.version_id}"}} 1.0' in text
+
+
+def test_a_failed_log_write_is_a_503_not_a_200(client: TestClient) -> None:
+    client.prediction_log.close()  # every commit now fails
+    answer = client.post(MODEL_ROUTE, json={"instances": [EXAMPLE_INSTANCE]})
+    assert answer.status_code == 503 and answer.json()["error"]["code"] == "log_unavailable"
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=20), children, max_size=4),
+    max_leaves=12)
+
+
+@st.composite
+def mutated_bodies(draw: st.DrawFn) -> Any:
+    """A valid body with one instance broken in one way: a changed, dropped or added key."""
+    instance = dict(EXAMPLE_INSTANCE)
+    feature = draw(st.sampled_from(schema.FEATURES))
+    how = draw(st.sampled_from(["replace", "drop", "add"]))
+    if how == "replace":
+        instance[feature] = draw(JSON_VALUES)
+    elif how == "drop":
+        del instance[feature]
+    else:
+        instance[draw(st.text(max_size=20))] = draw(JSON_VALUES)
+    count = draw(st.integers(min_value=1, max_value=3))
+    others = [dict(EXAMPLE_INSTANCE)] * (count - 1)
+    return {"instances": [*others, instance], **draw(st.sampled_from([{}, {"parameters": {}},
+                                                                      {"parameters": None}]))}
+
+
+def check_never_500(client: TestClient, body: bytes) -> None:
+    answer = client.post(MODEL_ROUTE, content=body, headers={"content-type": "application/json"})
+    assert answer.status_code < 500, answer.text
+    if answer.status_code >= 400:
+        assert set(answer.json()["error"]) == {"code", "message", "instance", "field"}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payload=JSON_VALUES | st.fixed_dictionaries({"instances": st.lists(JSON_VALUES, max_size=3)}))
+def test_random_json_is_never_a_500(client: TestClient, payload: Any) -> None:
+    check_never_500(client, json.dumps(payload).encode())
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payload=mutated_bodies())
+def test_mutated_instances_are_never_a_500(client: TestClient, payload: Any) -> None:
+    check_never_500(client, json.dumps(payload).encode())
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.binary(max_size=200))
+def test_random_bytes_are_never_a_500(client: TestClient, body: bytes) -> None:
+    check_never_500(client, body)

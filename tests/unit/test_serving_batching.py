@@ -1,0 +1,75 @@
+"""Micro-batching: requests that arrive together share one model call, each gets its rows."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from pipeline.serving.batching import MicroBatcher
+from pipeline.serving.scorer import Scorer, _interval_table, sample_batch
+
+
+@pytest.fixture
+def calls(tmp_path) -> list[int]:
+    return []
+
+
+def make_scorer(tmp_path, calls: list[int], engine: str = "numpy", fail: bool = False) -> Scorer:
+    (tmp_path / "intervals.json").write_text('{"edges": [0, 0.5, 1], "lower": [0.1, 0.6], "upper": [0.4, 0.9]}')
+
+    def predict(numeric: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        calls.append(len(numeric))
+        if fail:
+            raise ValueError("model exploded")
+        return numeric[:, 1] / 100.0  # tenure / 100: each row's answer is recognisable
+
+    return Scorer("churn", "1", engine, 0.5, _interval_table(tmp_path), predict)
+
+
+def batch_with_tenures(*tenures: int):
+    batch = sample_batch(len(tenures))
+    batch.numeric[:, 1] = tenures
+    return batch
+
+
+async def score_together(batcher: MicroBatcher, *batches):
+    return await asyncio.gather(*(batcher.score(batch) for batch in batches))
+
+
+def test_concurrent_requests_share_one_call(tmp_path, calls: list[int]) -> None:
+    batcher = MicroBatcher.for_scorer(make_scorer(tmp_path, calls), window_ms=5.0)
+    assert batcher.window_s == 0 and batcher._executor is None  # NumPy engine: no wait, no thread
+    results = asyncio.run(score_together(batcher, batch_with_tenures(10), batch_with_tenures(20, 70),
+                                         batch_with_tenures(30)))
+    assert calls == [4]
+    assert [r.probability.tolist() for r in results] == [[0.1], [0.2, 0.7], [0.3]]
+    assert results[1].churn.tolist() == [False, True] and results[1].upper.tolist() == [0.4, 0.9]
+
+
+def test_savedmodel_engine_waits_for_company_on_a_thread(tmp_path, calls: list[int]) -> None:
+    batcher = MicroBatcher.for_scorer(make_scorer(tmp_path, calls, engine="savedmodel"), window_ms=20.0)
+
+    async def staggered():
+        first = asyncio.ensure_future(batcher.score(batch_with_tenures(10)))
+        await asyncio.sleep(0.005)  # inside the window: joins the same call
+        return await asyncio.gather(first, batcher.score(batch_with_tenures(40)))
+
+    try:
+        results = asyncio.run(staggered())
+    finally:
+        batcher.close()
+    assert calls == [2] and [r.probability.tolist() for r in results] == [[0.1], [0.4]]
+
+
+def test_a_failing_model_call_fails_every_waiting_request(tmp_path, calls: list[int]) -> None:
+    batcher = MicroBatcher.for_scorer(make_scorer(tmp_path, calls, fail=True), window_ms=0)
+
+    async def both():
+        return await asyncio.gather(batcher.score(batch_with_tenures(1)), batcher.score(batch_with_tenures(2)),
+                                    return_exceptions=True)
+
+    results = asyncio.run(both())
+    assert all(isinstance(r, ValueError) for r in results)
+    assert not batcher._busy  # the next request starts a new call

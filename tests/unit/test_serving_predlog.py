@@ -1,0 +1,153 @@
+"""The prediction log: group commit, readers, export and time windows."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline import schema
+from pipeline.serving import predlog
+from pipeline.serving.instances import EXAMPLE_INSTANCE as VALID
+from pipeline.serving.instances import validate_payload
+from pipeline.serving.logexport import export_log
+from pipeline.serving.predlog import PredictionLog, PredictionLogError
+from pipeline.serving.scorer import Scores
+
+T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def rows(request_id: str, count: int = 1, moment: dt.datetime = T0, **instance_changes) -> tuple:
+    """The log record of a request of `count` identical instances."""
+    batch, instances = validate_payload({"instances": [dict(VALID, **instance_changes)] * count}, 100)
+    scores = Scores(np.full(count, 0.7), np.full(count, 0.6), np.full(count, 0.8), np.full(count, True))
+    return predlog.request_record(request_id, predlog.utc_timestamp(moment), "3", "churn-endpoint", 1.5,
+                                  instances, batch.numeric[:, 3], batch.customer_ids, scores)
+
+
+@pytest.mark.parametrize("sync", ["normal", "full"])
+def test_concurrent_appends_are_all_committed(tmp_path: Path, sync: str) -> None:
+    log = PredictionLog(tmp_path / "log.sqlite", sync).open()
+
+    async def many() -> None:
+        await asyncio.gather(*(log.append(rows(f"r{i}", count=1 + i % 3)) for i in range(40)))
+
+    try:
+        asyncio.run(many())
+    finally:
+        log.close()
+    with sqlite3.connect(tmp_path / "log.sqlite") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        counts = dict(db.execute("SELECT request_id, count(*) FROM predictions GROUP BY request_id"))
+        row = db.execute("SELECT instance, features, churn_probability, churn FROM predictions "
+                         "WHERE request_id = 'r2' ORDER BY instance DESC").fetchone()
+    assert counts == {f"r{i}": 1 + i % 3 for i in range(40)}  # the per-instance SQL view
+    assert row[0] == 2 and json.loads(row[1])["Contract"] == "Month-to-month" and row[2:] == (0.7, 1)
+
+
+def test_frames_have_one_column_per_feature(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "log.sqlite").open()
+    log.write(rows("a", 2, customerID="7590-VHVEG", TotalCharges=" "))
+    log.write(rows("b", 3, T0 + dt.timedelta(hours=1)))
+    log.close()
+    frames = list(predlog.iter_log_frames(tmp_path / "log.sqlite", chunk_rows=2))
+    assert [len(f) for f in frames] == [2, 3]  # whole requests, about chunk_rows each
+    frame = pd.concat(frames, ignore_index=True)
+    assert list(frame.columns) == list(predlog.FRAME_COLUMNS)
+    assert frame["request_id"].tolist() == ["a", "a", "b", "b", "b"]
+    assert frame["instance"].tolist() == [0, 1, 0, 1, 2]
+    assert frame["TotalCharges"].tolist()[:2] == [0.0, 0.0]  # blank text logged as read: 0
+    assert frame["Contract"].iloc[0] == "Month-to-month" and frame["tenure"].dtype == np.float64
+    assert frame["customerID"].iloc[0] == "7590-VHVEG" and pd.isna(frame["customerID"].iloc[2])
+    assert frame["churn"].all()
+    assert frame["timestamp"].iloc[0] == pd.Timestamp(T0)
+
+
+def test_time_window(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "log.sqlite").open()
+    for hour in range(5):
+        log.write(rows(f"h{hour}", moment=T0 + dt.timedelta(hours=hour)))
+    log.close()
+    frames = predlog.iter_log_frames(tmp_path / "log.sqlite", since=T0 + dt.timedelta(hours=1),
+                                     until=T0 + dt.timedelta(hours=3))
+    assert pd.concat(frames)["request_id"].tolist() == ["h1", "h2"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_export_streams_to_csv_or_parquet(tmp_path: Path, suffix: str) -> None:
+    log = PredictionLog(tmp_path / "log.sqlite").open()
+    log.write(rows("a", 3))
+    log.write(rows("b", 2, customerID=None))
+    log.close()
+    out = tmp_path / f"out{suffix}"
+    assert export_log(tmp_path / "log.sqlite", out, chunk_rows=2) == 5
+    frame = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
+    assert len(frame) == 5 and set(schema.FEATURES) <= set(frame.columns)
+    assert frame["churn_probability"].tolist() == [0.7] * 5
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_export_of_an_empty_window_writes_nothing(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "log.sqlite").open()
+    log.write(rows("a"))
+    log.close()
+    out = tmp_path / "out.csv"
+    with pytest.raises(PredictionLogError, match="no predictions logged since"):
+        export_log(tmp_path / "log.sqlite", out, since=T0 + dt.timedelta(days=1))
+    assert not out.exists() and not list(tmp_path.glob(".*partial"))
+
+
+def test_missing_or_foreign_database_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(PredictionLogError, match="no prediction log yet"):
+        list(predlog.iter_log_frames(tmp_path / "none.sqlite"))
+    assert not (tmp_path / "none.sqlite").exists()
+    (tmp_path / "other.sqlite").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(PredictionLogError, match="not a prediction log"):
+        list(predlog.iter_log_frames(tmp_path / "other.sqlite"))
+    with pytest.raises(PredictionLogError, match=".csv or .parquet"):
+        export_log(tmp_path / "none.sqlite", tmp_path / "out.xlsx")
+
+
+def test_unwritable_location_fails_at_open(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(PredictionLogError, match="cannot open"):
+        PredictionLog(tmp_path / "file" / "log.sqlite").open()
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2026-01-01", T0.replace(hour=0)),
+    ("2026-01-01T12:00:00Z", T0),
+    ("2026-01-01T13:00:00+01:00", T0),
+    ("30m", T0 - dt.timedelta(minutes=30)),
+    ("2d", T0 - dt.timedelta(days=2)),
+])
+def test_parse_time(text: str, expected: dt.datetime) -> None:
+    assert predlog.parse_time(text, now=T0) == expected
+
+
+def test_parse_time_refuses_nonsense() -> None:
+    with pytest.raises(PredictionLogError, match="expected an ISO time"):
+        predlog.parse_time("yesterday")
+
+
+def test_timestamps_sort_as_text() -> None:
+    moments = [T0, T0.replace(microsecond=1), T0 + dt.timedelta(seconds=1)]
+    texts = [predlog.utc_timestamp(m) for m in moments]
+    assert texts == sorted(texts) and texts[0] == "2026-01-01T12:00:00.000000Z"
+
+
+def test_append_after_close_fails_instead_of_hanging(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "log.sqlite").open()
+    log.close()
+
+    async def append() -> None:
+        await asyncio.wait_for(log.append(rows("late")), timeout=5)
+
+    with pytest.raises(PredictionLogError, match="closed"):
+        asyncio.run(append())

@@ -1,0 +1,97 @@
+"""Server pieces that need no model: exposure checks, metrics, scoring arithmetic."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+from pipeline import schema
+from pipeline.errors import ServingError
+from pipeline.intervals import fit_intervals, intervals_for
+from pipeline.serving.metrics import SCORE_BUCKETS, ScoreHistogram, ServerMetrics
+from pipeline.serving.scorer import Scorer, _interval_table, sample_batch
+from pipeline.serving.server import bind_socket, check_exposure, is_loopback
+
+
+@pytest.mark.parametrize("host, loopback", [
+    ("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("[::1]", True), ("localhost", True),
+    ("0.0.0.0", False), ("::", False), ("10.0.0.5", False), ("example.com", False),
+])
+def test_is_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_exposed_host_needs_a_token_or_an_explicit_opt_out() -> None:
+    with pytest.raises(ServingError, match="refusing to serve on 0.0.0.0 without authentication.*"
+                                           "CHURN_API_TOKEN.*--allow-unauthenticated"):
+        check_exposure("0.0.0.0", None, False, "CHURN_API_TOKEN")
+    check_exposure("0.0.0.0", "s3cret", False, "CHURN_API_TOKEN")
+    check_exposure("0.0.0.0", None, True, "CHURN_API_TOKEN")
+    check_exposure("127.0.0.1", None, False, "CHURN_API_TOKEN")
+
+
+def test_port_in_use_is_a_clear_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ServingError, match=f"cannot listen on 127.0.0.1:{port}.*--port"):
+            bind_socket("127.0.0.1", port).close()
+
+
+def test_score_histogram_matches_prometheus_histogram() -> None:
+    values = np.concatenate([np.random.default_rng(0).random(500), SCORE_BUCKETS, [0.0]])
+    ours = ScoreHistogram("score", "doc", SCORE_BUCKETS)
+    ours.observe_many(values[:3])  # the small-batch path
+    ours.observe_many(values[3:])  # the NumPy path
+    registry = CollectorRegistry()
+    reference = Histogram("score", "doc", buckets=SCORE_BUCKETS, registry=registry)
+    for value in values:
+        reference.observe(value)
+    def samples(collector) -> dict:  # noqa: ANN001
+        return {(s.name, s.labels.get("le")): s.value for s in next(iter(collector.collect())).samples
+                if not s.name.endswith("_created")}
+
+    assert samples(ours) == pytest.approx(samples(registry))
+
+
+def test_server_metrics_exposition() -> None:
+    metrics = ServerMetrics("churn", "3", "numpy")
+    metrics.observe("/v1/models/{name}:predict", 200, 0.0004)
+    metrics.observe("/v1/models/{name}:predict", 200, 0.0006)
+    metrics.observe("/v1/models/{name}:predict", 400, 0.0001)
+    metrics.observe_predictions(np.array([0.1, 0.9]))
+    text = metrics.render().decode()
+    assert 'churn_requests_total{route="/v1/models/{name}:predict",status="200"} 2.0' in text
+    assert 'churn_request_latency_seconds_bucket{le="0.0005",route="/v1/models/{name}:predict"} 2.0' in text
+    assert "churn_request_instances_sum 2.0" in text
+    assert 'churn_prediction_score_bucket{le="0.1"} 1.0' in text
+    assert 'churn_prediction_score_bucket{le="1.0"} 2.0' in text
+    assert 'churn_model_info{engine="numpy",name="churn",version="3"} 1.0' in text
+    assert text == generate_latest(metrics.registry).decode()
+
+
+def test_scorer_intervals_equal_pipeline_intervals(tmp_path) -> None:
+    rng = np.random.default_rng(1)
+    table = fit_intervals(rng.random(400), rng.integers(0, 2, 400), bins=10, confidence=0.9)
+    (tmp_path / "intervals.json").write_text(__import__("json").dumps(table))
+    scores = np.concatenate([rng.random(1000), table["edges"], [0.0, 1.0]])
+    scorer = Scorer("churn", "1", "test", 0.5, _interval_table(tmp_path), lambda numeric, codes: scores)
+    result = scorer.score(sample_batch(len(scores)))
+    expected = intervals_for(scores, table)
+    np.testing.assert_array_equal(result.lower, expected[:, 0])
+    np.testing.assert_array_equal(result.upper, expected[:, 1])
+    np.testing.assert_array_equal(result.churn, scores >= 0.5)
+
+
+def test_verification_sample_covers_every_value_and_bound() -> None:
+    batch = sample_batch()
+    for column, values in enumerate(schema.CATEGORICAL_VALUES.values()):
+        assert set(batch.codes[:, column]) == set(range(len(values)))
+    for column, name in enumerate(schema.NUMERIC_FEATURES):
+        bounds = schema.NUMERIC_RANGES[name]
+        assert batch.numeric[:, column].min() == bounds.low and batch.numeric[:, column].max() == bounds.high
+    assert len(sample_batch(1)) == 1
