@@ -21,6 +21,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -31,6 +32,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from pipeline.monitoring.gauges import DriftGauges
 from pipeline.serving import predlog
 from pipeline.serving.batching import MicroBatcher
 from pipeline.serving.instances import RequestError, validate_payload
@@ -52,7 +54,8 @@ class ServeSettings:
     max_body_bytes: int
     model_names: frozenset[str]
     token: str | None = None
-    batch_window_ms: float = 1.0
+    batch_window_ms: float = 0.0
+    monitoring_dir: Path | None = None  # newest drift check, exported as gauges
 
 
 def create_app(scorer: Scorer, prediction_log: predlog.PredictionLog, settings: ServeSettings) -> FastAPI:
@@ -60,6 +63,8 @@ def create_app(scorer: Scorer, prediction_log: predlog.PredictionLog, settings: 
     app = FastAPI(title="churn prediction server", version=scorer.version_id,
                   description="Vertex AI-compatible predict API for the churn model.", **_fastapi_options())
     metrics = ServerMetrics(scorer.name, scorer.version_id, scorer.engine)
+    if settings.monitoring_dir is not None:
+        metrics.registry.register(DriftGauges(settings.monitoring_dir))
     app.state.metrics = metrics
     predictor = _Predictor(scorer, prediction_log, settings, metrics)
     app.state.batcher = predictor.batcher

@@ -115,7 +115,8 @@ def serve(config: Config, options: ServeOptions, announce: Callable[[str], None]
     settings = ServeSettings(max_instances=config.serve.max_instances,
                              max_body_bytes=config.serve.max_body_bytes,
                              model_names=frozenset({config.registry.model_name, scorer.name}), token=token,
-                             batch_window_ms=config.serve.batch_window_ms)
+                             batch_window_ms=config.serve.batch_window_ms,
+                             monitoring_dir=config.paths.monitoring)
     app = create_app(scorer, prediction_log, settings)
     _single_threaded_blas()
     _freeze_startup_objects()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,8 @@ def test_deploy_simulate_monitor_undeploy(trained_run: Path, loop_config) -> Non
         assert result.sent == 400 and result.failed == 0
         report = run_monitor(loop_config, MonitorRequest("churn@champion", from_log=True, since=started,
                                                          labels=result.labels_csv))
+        with urllib.request.urlopen(record["url"] + "/metrics", timeout=10) as answer:
+            exposed = answer.read().decode()
     finally:
         undeploy_local(loop_config)
     assert read_record(loop_config) is None
@@ -49,3 +52,5 @@ def test_deploy_simulate_monitor_undeploy(trained_run: Path, loop_config) -> Non
     assert report["performance"]["status"] == "ok" and report["performance"]["rows"] == 400
     assert report["score"]["value"] is not None
     assert (Path(report["report"]).parent / "drift.json").exists()
+    assert 'churn_feature_drifted{feature="Contract"} 1.0' in exposed
+    assert 'churn_feature_drift{feature="gender",statistic="l_infinity"}' in exposed
