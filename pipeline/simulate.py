@@ -56,7 +56,7 @@ def parse_shifts(spec: str) -> list[str]:
     return names
 
 
-def drifted_customers(rows: int, shifts: list[str], seed: int, strength: float = 12.0) -> pd.DataFrame:
+def drifted_customers(rows: int, shifts: list[str], seed: int, strength: float = 25.0) -> pd.DataFrame:
     """Generated customers, resampled so rows matching each shift are `strength` times likelier."""
     pool = synth.generate_customers(rows * 4 if shifts else rows, seed=seed)
     if not shifts:
