@@ -64,12 +64,20 @@ def fit_keras(frames: Frames, config: Config, log_dir: Path | None, bar: Progres
     if log_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir), histogram_freq=0))
     history = model.fit(
-        model_inputs(data.features_of(frames.fit)), data.labels_of(frames.fit),
-        validation_data=(model_inputs(data.features_of(frames.validation)), data.labels_of(frames.validation)),
-        epochs=config.train.epochs, batch_size=config.train.batch_size, shuffle=True, verbose=0,
-        callbacks=callbacks,
+        batches(frames.fit, config.train.batch_size, shuffle_seed=config.train.seed),
+        validation_data=batches(frames.validation, config.train.batch_size),
+        epochs=config.train.epochs, shuffle=False, verbose=0, callbacks=callbacks,  # batches() shuffles
     )
     return model, {k: [float(v) for v in values] for k, values in history.history.items()}
+
+
+def batches(frame: pd.DataFrame, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
+    """(features, label) mini-batches as tf.data; reshuffled each epoch when seeded.
+    A dataset, not arrays: Keras' array adapter re-gathers the whole array every step."""
+    dataset = tf.data.Dataset.from_tensor_slices((model_inputs(data.features_of(frame)), data.labels_of(frame)))
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(frame), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def keras_scores(model: keras.Model, frame: pd.DataFrame) -> np.ndarray:
