@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import keras
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 STDERR = Console(stderr=True)
 
@@ -21,7 +21,7 @@ def make_progress() -> Progress:
 
 
 @contextmanager
-def stage(progress: Progress, description: str, total: int = 1) -> Iterator[int]:
+def stage(progress: Progress, description: str, total: int = 1) -> Iterator[TaskID]:
     """A task that is complete when the block exits."""
     task = progress.add_task(description, total=total, status="")
     yield task
@@ -31,7 +31,7 @@ def stage(progress: Progress, description: str, total: int = 1) -> Iterator[int]
 class EpochProgress(keras.callbacks.Callback):
     """Advances a rich task by one per epoch and shows the losses."""
 
-    def __init__(self, progress: Progress, task: int) -> None:
+    def __init__(self, progress: Progress, task: TaskID) -> None:
         super().__init__()
         self.progress = progress
         self.task = task

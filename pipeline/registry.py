@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,7 +89,7 @@ class LocalRegistry:
             raise ModelRefError(f"{self.name}@{version}: no such version (registered: {known})")
         return path
 
-    def upload(self, run_dir: Path, aliases: list[str] = (), labels: dict[str, str] | None = None) -> int:
+    def upload(self, run_dir: Path, aliases: Sequence[str] = (), labels: dict[str, str] | None = None) -> int:
         """Register a run as the next version; returns its number."""
         run_dir = check_run_dir(run_dir)
         for alias in aliases:

@@ -66,7 +66,7 @@ def send_email(config: MonitorConfig, text: str) -> str:
     message["To"] = ", ".join(config.alert_emails)
     message.set_content(text)
     try:
-        with smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=TIMEOUT_S) as smtp:
+        with smtplib.SMTP(config.smtp_host or "localhost", config.smtp_port, timeout=TIMEOUT_S) as smtp:
             smtp.send_message(message)
         return f"sent to {len(config.alert_emails)} recipient(s)"
     except (OSError, smtplib.SMTPException) as exc:

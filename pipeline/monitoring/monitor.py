@@ -177,7 +177,7 @@ def _scored(model: ResolvedModel, chunks: Iterator[pd.DataFrame]) -> Iterator[pd
 
 def _report(config: Config, request: MonitorRequest, model: ResolvedModel, skew: DriftResult,
             since: dt.datetime | None) -> dict[str, Any]:
-    source = str(request.current) if request.current else f"prediction log since {since.isoformat()}"
+    source = f"prediction log since {since.isoformat()}" if since else str(request.current)
     return {"generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "model": request.model_ref, "model_version": model.version_id, "source": source,
             "mode": "skew", **skew.to_dict()}
