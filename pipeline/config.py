@@ -198,7 +198,7 @@ def load_config(
     for item in overrides:
         dotted, value = _parse_override(item)
         _set_dotted(raw, dotted, value, f"--set {item}")
-    return _validate(raw, str(source) if source else "defaults")
+    return _validate(raw, str(source) if source else "configuration (no config file)")
 
 
 def _config_path(path: Path | None, environ: Mapping[str, str]) -> Path | None:

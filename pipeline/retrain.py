@@ -31,11 +31,11 @@ class TrainingWindow:
 
 def build_window(config: Config, new_data: Path | None, workdir: Path) -> TrainingWindow:
     """Old data + newly labelled data (minus a recent holdout) as one training CSV."""
-    old = pd.read_csv(config.data.path, dtype=str, keep_default_na=False)
     if new_data is None:
         # No new labels: judge on the article's test split of the configured data.
         frame = data.load_dataset(config.data.path, config.data)
         return TrainingWindow(Path(config.data.path), data.split_dataset(frame, config.split).test)
+    old = pd.read_csv(config.data.path, dtype=str, keep_default_na=False)
     fresh = pd.read_csv(new_data, dtype=str, keep_default_na=False)
     data.load_dataset(new_data, config.data)  # validate before anything is trained
     cut = int(len(fresh) * (1 - config.retrain.holdout_fraction))

@@ -27,7 +27,6 @@ def _register_commands() -> None:
 
 def main() -> None:
     """Entry point of the `churn` console script and `python -m pipeline`."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=os.environ.get("CHURN_LOG_LEVEL", "WARNING"),
                         format="%(levelname)s %(name)s: %(message)s")
     _register_commands()

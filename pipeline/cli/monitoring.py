@@ -86,9 +86,10 @@ def simulate_command(
 
     settings = load(config, set_)
     target = url or f"http://{settings.serve.host}:{settings.serve.port}"
+    shifts = parse_shifts(drift)
     with make_progress() as bar:
         task = bar.add_task("Sending requests", total=rows, status="")
-        result = simulate(target, settings.serve.endpoint, parse_shifts(drift), rows,
+        result = simulate(target, settings.serve.endpoint, shifts, rows,
                           settings.paths.artifacts / "simulations", seed,
                           token=os.environ.get(settings.serve.auth_token_env),
                           on_batch=lambda n: bar.update(task, advance=n))

@@ -135,9 +135,9 @@ def live_performance(labels_path: Path, scores: pd.Series, threshold: float) -> 
 
 def run_monitor(config: Config, request: MonitorRequest) -> dict[str, Any]:
     """Compute, write DIR/drift.json and DIR/report.html, alert when drifted; return the report."""
+    chunks, since = _current(config, request)
     resolved = resolve_model(config, request.model_ref)
     baseline = BaselineStats.load(resolved.source_dir / "baseline_stats.json")
-    chunks, since = _current(config, request)
     if request.labels and not request.from_log:
         chunks = _scored(resolved, chunks)
     collector = ScoreCollector(chunks)

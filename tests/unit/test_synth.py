@@ -17,14 +17,7 @@ from pipeline import schema, synth
 SAMPLE_PATH = Path(__file__).resolve().parents[2] / "data" / "sample" / "customer_churn.csv"
 SAMPLE_ROWS = 7_043
 SAMPLE_SEED = 42
-ADDONS = (
-    "OnlineSecurity",
-    "OnlineBackup",
-    "DeviceProtection",
-    "TechSupport",
-    "StreamingTV",
-    "StreamingMovies",
-)
+ADDONS = tuple(name for name, values in schema.CATEGORICAL_VALUES.items() if values == schema.INTERNET_ADDON)
 
 
 @pytest.fixture(scope="module")
