@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -218,16 +217,13 @@ def start_servers(model: str, work: Path, log_sync: str, engine: str) -> dict[st
 
 
 def wait_healthy(port: int, process: subprocess.Popen, log: Path, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"server exited: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.3)
-    sys.exit(f"server on port {port} not healthy after {timeout:g}s")
+    from pipeline.endpoints import wait_until_healthy  # not at import: server children stay light
+
+    problem = wait_until_healthy(f"http://127.0.0.1:{port}", process, timeout)
+    if problem == "exited":
+        sys.exit(f"server exited: {log.read_text()[-2000:]}")
+    if problem == "timeout":
+        sys.exit(f"server on port {port} not healthy after {timeout:g}s")
 
 
 def stop_servers(servers: dict[str, tuple[int, subprocess.Popen]]) -> None:

@@ -74,21 +74,31 @@ def undeploy_local(config: Config) -> dict[str, Any] | None:
     return record
 
 
-def _wait_healthy(config: Config, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
+def wait_until_healthy(base_url: str, process: subprocess.Popen, timeout: float) -> str | None:
+    """Poll `base_url`/health until it answers {"status": "ok"}: None then, else why not
+    ("exited" when the server process ended, "timeout" when `timeout` seconds passed)."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
-            raise ServingError(f"local endpoint exited during start-up: {tail[0]} (full log: {log_path})")
+            return "exited"
         try:
-            with urllib.request.urlopen(endpoint_url(config) + "/health", timeout=1) as answer:
+            with urllib.request.urlopen(base_url + "/health", timeout=1) as answer:
                 if answer.status == 200 and json.loads(answer.read()).get("status") == "ok":
-                    return
+                    return None
         except (urllib.error.URLError, OSError, ValueError):
             pass
         time.sleep(0.3)
-    _stop(process.pid)
-    raise ServingError(f"local endpoint not healthy after {START_TIMEOUT_S:.0f}s (log: {log_path})")
+    return "timeout"
+
+
+def _wait_healthy(config: Config, process: subprocess.Popen, log_path: Path) -> None:
+    problem = wait_until_healthy(endpoint_url(config), process, START_TIMEOUT_S)
+    if problem == "exited":
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+        raise ServingError(f"local endpoint exited during start-up: {tail[0]} (full log: {log_path})")
+    if problem == "timeout":
+        _stop(process.pid)
+        raise ServingError(f"local endpoint not healthy after {START_TIMEOUT_S:.0f}s (log: {log_path})")
 
 
 def _alive(pid: int) -> bool:

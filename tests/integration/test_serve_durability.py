@@ -11,13 +11,13 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from pipeline.endpoints import wait_until_healthy
 from pipeline.serving import predlog
 from pipeline.serving.instances import EXAMPLE_INSTANCE
 
@@ -34,15 +34,10 @@ def free_port() -> int:
 
 
 def wait_healthy(port: int, process: subprocess.Popen, log: Path, timeout: float = 150) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"server exited: {log.read_text()[-2000:]}"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.3)
-    pytest.fail(f"server not healthy after {timeout}s: {log.read_text()[-2000:]}")
+    problem = wait_until_healthy(f"http://127.0.0.1:{port}", process, timeout)
+    assert problem != "exited", f"server exited: {log.read_text()[-2000:]}"
+    if problem == "timeout":
+        pytest.fail(f"server not healthy after {timeout}s: {log.read_text()[-2000:]}")
 
 
 def send_until(port: int, stop: threading.Event, worker: int, answered: dict[str, int]) -> None:
