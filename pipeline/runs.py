@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from pipeline import atomic, data
-from pipeline.config import Config
+from pipeline.config import Config, config_as_dict
 from pipeline.errors import ConfigError, RunDirError
 from pipeline.fingerprint import data_fingerprint
 
@@ -63,7 +63,7 @@ def evaluate_run(run_dir: Path, data_path: Path | None = None) -> dict[str, Any]
     model, fitted = load_models(run_dir)
     history = atomic.read_json(run_dir / "history.json") if (run_dir / "history.json").exists() else {}
     context = {"run_id": run_dir.name, "created_at": "re-evaluated", "history": history,
-               "config": yaml.safe_load((run_dir / "config.yaml").read_text()),
+               "config": config_as_dict(config),
                "fingerprint": data_fingerprint(data_path, frame),
                "interval_confidence": config.evaluate.interval_confidence}
     return evaluate_models(run_dir, model, fitted, frames, config, context)
