@@ -33,8 +33,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pipeline.monitoring import compare, compute_baseline  # noqa: E402
-from pipeline.schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES  # noqa: E402
-from pipeline.synth import generate_customers  # noqa: E402
+from pipeline.tools.synth import generate_customers  # noqa: E402
+from pipeline.training.schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES  # noqa: E402
 
 EVIDENTLY_ENV = ROOT / ".venv-evidently"
 EVIDENTLY_REQUIREMENTS = ("evidently==0.7.*", "pandas<3", "pyarrow")

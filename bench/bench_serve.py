@@ -217,7 +217,7 @@ def start_servers(model: str, work: Path, log_sync: str, engine: str) -> dict[st
 
 
 def wait_healthy(port: int, process: subprocess.Popen, log: Path, timeout: float = 120.0) -> None:
-    from pipeline.endpoints import wait_until_healthy  # not at import: server children stay light
+    from pipeline.serving.local_endpoint import wait_until_healthy  # not at import: server children stay light
 
     problem = wait_until_healthy(f"http://127.0.0.1:{port}", process, timeout)
     if problem == "exited":

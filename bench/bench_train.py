@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def child_pipeline(rows: int, epochs: int, workdir: Path) -> dict:
     """Our full `churn train` step on `rows` generated rows."""
-    from pipeline import synth
     from pipeline.config import load_config
-    from pipeline.train import train_run
+    from pipeline.tools import synth
+    from pipeline.training.train import train_run
 
     data = workdir / f"data_{rows}.csv"
     synth.write_customers(synth.generate_customers(rows, seed=1), data)
@@ -44,7 +44,8 @@ def child_baseline(rows: int, epochs: int, workdir: Path) -> dict:
     from sklearn.compose import ColumnTransformer
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    from pipeline import schema, synth
+    from pipeline.tools import synth
+    from pipeline.training import schema
 
     frame = synth.generate_customers(rows, seed=1)
     frame["TotalCharges"] = frame["TotalCharges"].str.strip().replace("", "0").astype(float)

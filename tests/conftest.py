@@ -21,7 +21,7 @@ def sample_csv() -> Path:
 @pytest.fixture(scope="session")
 def small_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """1,200 generated rows: enough for every step, fast to train on."""
-    from pipeline import synth
+    from pipeline.tools import synth
 
     path = tmp_path_factory.mktemp("data") / "small.csv"
     synth.write_customers(synth.generate_customers(1200, seed=7), path)
@@ -40,6 +40,6 @@ def small_config(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def trained_run(small_csv: Path, small_config, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One finished run directory (2 epochs on the small data), shared by the suite."""
-    from pipeline.train import train_run
+    from pipeline.training.train import train_run
 
     return train_run(small_config, small_csv, tmp_path_factory.mktemp("runs") / "run")

@@ -1,7 +1,7 @@
 """Vertex AI commands: `churn undeploy`, `churn cleanup`, `churn alerts setup`,
-`churn monitoring setup|status|delete`. They parse options and call pipeline.cloud.
+`churn monitoring setup|status|delete`. They parse options and call pipeline.backends.vertex.
 
-pipeline.cloud is imported inside each command: the Vertex SDK takes seconds to import and
+pipeline.backends.vertex is imported inside each command: the Vertex SDK takes seconds to import and
 most `churn` invocations never need it.
 """
 
@@ -34,14 +34,14 @@ def _vertex_config(config_path: Any, sets: list[str] | None, command: str) -> Co
 
 
 def _run(step: Callable[..., dict[str, Any]], config: Config, dry_run: bool) -> None:
-    from pipeline.cloud.plan import print_result
+    from pipeline.backends.vertex.plan import print_result
 
     print_result(step(config, dry_run), console)
 
 
 def _stop_local_endpoint(config: Config, dry_run: bool) -> None:
     """Local backend: `churn deploy` started `churn serve` in the background; stop it."""
-    from pipeline.endpoints import read_record, undeploy_local
+    from pipeline.serving.local_endpoint import read_record, undeploy_local
 
     if dry_run:
         record = read_record(config)
@@ -68,7 +68,7 @@ def undeploy(config_path: ConfigOpt = None, sets: SetOpt = None, dry_run: DryRun
     if config.backend != "vertex":
         _stop_local_endpoint(config, dry_run)
         return
-    from pipeline.cloud.teardown import undeploy_from_vertex
+    from pipeline.backends.vertex.teardown import undeploy_from_vertex
 
     _run(undeploy_from_vertex, config, dry_run)
 
@@ -88,7 +88,7 @@ def cleanup(config_path: ConfigOpt = None, sets: SetOpt = None, dry_run: DryRunO
     if config.backend != "vertex":
         _stop_local_endpoint(config, dry_run)
         return
-    from pipeline.cloud.teardown import cleanup_vertex
+    from pipeline.backends.vertex.teardown import cleanup_vertex
 
     _run(cleanup_vertex, config, dry_run)
 
@@ -102,7 +102,7 @@ def alerts_setup(config_path: ConfigOpt = None, sets: SetOpt = None, dry_run: Dr
 
     Example: churn alerts setup --config configs/vertex.yaml --set vertex.latency_alert_ms=300
     """
-    from pipeline.cloud.alerts import setup_alerts
+    from pipeline.backends.vertex.alert_policies import setup_alerts
 
     _run(setup_alerts, _vertex_config(config_path, sets, "alerts setup"), dry_run)
 
@@ -116,7 +116,7 @@ def monitoring_setup(config_path: ConfigOpt = None, sets: SetOpt = None,
 
     Example: churn monitoring setup --config configs/vertex.yaml --dry-run
     """
-    from pipeline.cloud.model_monitoring import setup_model_monitoring
+    from pipeline.backends.vertex.model_monitoring import setup_model_monitoring
 
     _run(setup_model_monitoring, _vertex_config(config_path, sets, "monitoring setup"), dry_run)
 
@@ -128,7 +128,7 @@ def monitoring_status_command(config_path: ConfigOpt = None, sets: SetOpt = None
 
     Example: churn monitoring status --config configs/vertex.yaml
     """
-    from pipeline.cloud.model_monitoring import monitoring_status
+    from pipeline.backends.vertex.model_monitoring import monitoring_status
 
     _run(monitoring_status, _vertex_config(config_path, sets, "monitoring status"), dry_run)
 
@@ -140,6 +140,6 @@ def monitoring_delete(config_path: ConfigOpt = None, sets: SetOpt = None,
 
     Example: churn monitoring delete --config configs/vertex.yaml
     """
-    from pipeline.cloud.model_monitoring import delete_model_monitoring
+    from pipeline.backends.vertex.model_monitoring import delete_model_monitoring
 
     _run(delete_model_monitoring, _vertex_config(config_path, sets, "monitoring delete"), dry_run)

@@ -12,7 +12,7 @@ from rich.table import Table
 from pipeline.cli.common import ConfigOpt, SetOpt, app, console, console_err
 
 if TYPE_CHECKING:
-    from pipeline.doctor import CheckResult
+    from pipeline.tools.doctor import CheckResult
 
 docs_app = typer.Typer(help="Documentation generated from the code (the tests keep README.md in sync).",
                        no_args_is_help=True)
@@ -34,7 +34,7 @@ def config_reference_command(
     README.md holds it between <!-- config-reference:start --> and <!-- config-reference:end -->.
     Example: [bold]churn docs config-reference --check README.md[/]
     """
-    from pipeline import docs
+    from pipeline.tools import docs
 
     if check and write:
         raise typer.BadParameter("give --check or --write, not both")
@@ -47,7 +47,8 @@ def config_reference_command(
 
 
 def _write_reference(path: Path) -> None:
-    from pipeline import atomic, docs
+    from pipeline.core import atomic
+    from pipeline.tools import docs
 
     text = path.read_text(encoding="utf-8")
     updated = docs.replace_marked_section(text, docs.config_reference_markdown(), str(path))
@@ -59,7 +60,7 @@ def _write_reference(path: Path) -> None:
 
 
 def _check_reference(path: Path) -> None:
-    from pipeline import docs
+    from pipeline.tools import docs
 
     if not docs.config_reference_is_current(path.read_text(encoding="utf-8"), str(path)):
         console_err.print(f"{path}: the configuration reference is out of date: run "
@@ -76,7 +77,7 @@ def doctor_command(config: ConfigOpt = None, set_: SetOpt = None) -> None:
 
     Example: [bold]churn doctor --config configs/vertex.yaml --set vertex.project=my-project[/]
     """
-    from pipeline import doctor
+    from pipeline.tools import doctor
 
     with console.status("Checking the environment"):
         results = doctor.run_checks(config, set_ or ())

@@ -81,8 +81,8 @@ def simulate_command(
     Ground truth goes to artifacts/simulations/<ts>/labels.csv for `churn monitor --labels`.
     Example: [bold]churn simulate --drift contract,fiber --rows 2000[/]
     """
-    from pipeline.progress import make_progress
-    from pipeline.simulate import parse_shifts, simulate
+    from pipeline.core.progress import make_progress
+    from pipeline.tools.simulate import parse_shifts, simulate
 
     settings = load(config, set_)
     target = url or f"http://{settings.serve.host}:{settings.serve.port}"
@@ -110,7 +110,7 @@ def retrain_command(
     to artifacts/retrain/<ts>/decision.json. Vertex mode also uploads and shifts traffic.
     Example: [bold]churn retrain --data artifacts/simulations/20261125-200000/labelled.csv[/]
     """
-    from pipeline.retrain import retrain
+    from pipeline.training.retrain import retrain
 
     settings = load(config, set_)
     decision = retrain(settings, data)
@@ -130,9 +130,9 @@ def retrain_command(
 
 
 def _vertex_rollout(settings, decision: dict) -> None:
-    from pipeline.cloud.endpoints import deploy_to_vertex
-    from pipeline.cloud.plan import print_result
-    from pipeline.cloud.registry import upload_run_to_vertex
+    from pipeline.backends.vertex.endpoints import deploy_to_vertex
+    from pipeline.backends.vertex.model_registry import upload_run_to_vertex
+    from pipeline.backends.vertex.plan import print_result
 
     aliases = ["challenger"] + (["champion"] if decision["promoted"] else [])
     print_result(upload_run_to_vertex(settings, Path(decision["challenger_run"]), aliases, False), console)

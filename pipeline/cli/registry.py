@@ -39,15 +39,15 @@ def upload_command(
     Local: artifacts/registry/churn/versions/N. Vertex: gs://BUCKET/models/churn/N + Model.upload.
     Example: [bold]churn upload artifacts/runs/20261125-190000-abc123 --alias challenger[/]
     """
-    from pipeline.registry import LocalRegistry, parse_labels
+    from pipeline.registry.local_registry import LocalRegistry, parse_labels
 
     settings = load(config, set_)
     labels = {**settings.registry.labels, **parse_labels(label or [])}
     if settings.backend == "vertex":
-        from pipeline.cloud.registry import upload_run_to_vertex
+        from pipeline.backends.vertex.model_registry import upload_run_to_vertex
 
         settings.registry.labels = labels
-        from pipeline.cloud.plan import print_result
+        from pipeline.backends.vertex.plan import print_result
 
         print_result(upload_run_to_vertex(settings, run_dir, list(alias or []), dry_run), console)
         return
@@ -65,7 +65,7 @@ def models_list(config: ConfigOpt = None, set_: SetOpt = None) -> None:
 
     Example: [bold]churn models list[/]
     """
-    from pipeline.registry import LocalRegistry
+    from pipeline.registry.local_registry import LocalRegistry
 
     registry = LocalRegistry.from_config(load(config, set_))
     aliases = registry.aliases()
@@ -91,8 +91,8 @@ def models_show(
 
     Example: [bold]churn models show churn@champion[/]
     """
-    from pipeline import atomic
-    from pipeline.registry import resolve_model
+    from pipeline.core import atomic
+    from pipeline.registry.local_registry import resolve_model
 
     resolved = resolve_model(load(config, set_), ref)
     metrics = atomic.read_json(resolved.source_dir / "metrics.json")
@@ -119,7 +119,7 @@ def models_promote(
 
     Example: [bold]churn models promote 3 --alias champion[/]
     """
-    from pipeline.registry import LocalRegistry
+    from pipeline.registry.local_registry import LocalRegistry
 
     registry = LocalRegistry.from_config(load(config, set_))
     previous = registry.promote(version, alias)
@@ -136,7 +136,7 @@ def models_rollback(
 
     Example: [bold]churn models rollback[/]
     """
-    from pipeline.registry import LocalRegistry
+    from pipeline.registry.local_registry import LocalRegistry
 
     registry = LocalRegistry.from_config(load(config, set_))
     version = registry.rollback(alias)
@@ -161,12 +161,12 @@ def deploy_command(
     settings = load(config, set_)
     ref = model or settings.serve.model
     if settings.backend == "vertex":
-        from pipeline.cloud.endpoints import deploy_to_vertex
-        from pipeline.cloud.plan import print_result
+        from pipeline.backends.vertex.endpoints import deploy_to_vertex
+        from pipeline.backends.vertex.plan import print_result
 
         print_result(deploy_to_vertex(settings, ref, canary, dry_run), console)
         return
-    from pipeline.endpoints import deploy_local
+    from pipeline.serving.local_endpoint import deploy_local
 
     with console.status(f"Starting local endpoint for {ref}"):
         record = deploy_local(settings, ref, config_args(config, set_))

@@ -65,7 +65,7 @@ def predict_command(
 
     Example: [bold]churn predict --input customers.csv --output scores.csv --model churn@champion[/]
     """
-    from pipeline.predict import predict_file
+    from pipeline.serving.batch_predict import predict_file
 
     settings = load(config, set_)
     summary = predict_file(settings, input_path, output, model or settings.serve.model, chunk_rows, engine)

@@ -20,7 +20,7 @@ def data_command(
 
     Example: [bold]churn data --rows 1000000 --out /tmp/big.csv[/]
     """
-    from pipeline import synth
+    from pipeline.tools import synth
 
     with console.status(f"Generating {rows:,} rows"):
         path = synth.write_customers(synth.generate_customers(rows, seed), out)
@@ -40,7 +40,7 @@ def train_command(
     The last line printed is the run directory.
     Example: [bold]churn train --data data/sample/customer_churn.csv --set train.epochs=3[/]
     """
-    from pipeline.train import train_run
+    from pipeline.training.train import train_run
 
     run = train_run(load(config, set_), data, run_dir)
     _print_summary(run)
@@ -56,7 +56,7 @@ def evaluate_command(
 
     Example: [bold]churn evaluate artifacts/runs/20261125-190000-abc123[/]
     """
-    from pipeline.runs import evaluate_run
+    from pipeline.training.runs import evaluate_run
 
     with console.status("Evaluating"):
         evaluate_run(run_dir, data)
@@ -72,8 +72,8 @@ def export_command(
 
     Example: [bold]churn export artifacts/runs/20261125-190000-abc123[/]
     """
-    from pipeline.export import export_run
-    from pipeline.runs import check_run_dir
+    from pipeline.training.export import export_run
+    from pipeline.training.runs import check_run_dir
 
     with console.status("Exporting SavedModel"):
         path = export_run(check_run_dir(run_dir))
@@ -83,8 +83,8 @@ def export_command(
 def _print_summary(run_dir: Path) -> None:
     from rich.table import Table
 
-    from pipeline import atomic
-    from pipeline.evaluate import METRIC_NAMES, MODEL_NAMES
+    from pipeline.core import atomic
+    from pipeline.training.evaluate import METRIC_NAMES, MODEL_NAMES
 
     metrics = atomic.read_json(Path(run_dir) / "metrics.json")
     table = Table(title=f"Test metrics (threshold {metrics['threshold']:.3f})")
@@ -109,7 +109,7 @@ def compat_command(
     `make compat` builds the side environment first.
     Example: [bold]churn compat artifacts/runs/20261125-190000-abc123[/]
     """
-    from pipeline.compat import check_compat
+    from pipeline.tools.compat import check_compat
 
     with console.status("Scoring the test split here and under the serving runtime"):
         result = check_compat(run_dir, side_python, data)

@@ -11,8 +11,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from pipeline import atomic
 from pipeline.config import MonitorConfig
+from pipeline.core import atomic
 
 log = logging.getLogger(__name__)
 TIMEOUT_S = 10

@@ -33,7 +33,7 @@ from pipeline.monitoring.stats import (
     compute_baseline,
     require_columns,
 )
-from pipeline.schema import FEATURES
+from pipeline.training.schema import FEATURES
 
 OK = "ok"
 NOT_ENOUGH_DATA = "not_enough_data"

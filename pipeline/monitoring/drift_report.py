@@ -14,9 +14,9 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from pipeline import atomic  # noqa: E402
+from pipeline.core import atomic  # noqa: E402
 from pipeline.monitoring.stats import BaselineStats  # noqa: E402
-from pipeline.report import html_page, section  # noqa: E402
+from pipeline.training.report import html_page, section  # noqa: E402
 
 MAX_PLOTS = 8
 

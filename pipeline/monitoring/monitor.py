@@ -12,12 +12,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline import atomic, schema
 from pipeline.config import Config
+from pipeline.core import atomic
 from pipeline.errors import MonitoringError, PipelineError
 from pipeline.monitoring.compare import DriftResult, compare, drift_between
 from pipeline.monitoring.stats import BaselineStats
-from pipeline.registry import ResolvedModel, resolve_model
+from pipeline.registry.local_registry import ResolvedModel, resolve_model
+from pipeline.training import schema
 
 CHUNK_ROWS = 100_000
 SCORE_COLUMN = "churn_probability"
@@ -118,8 +119,8 @@ def live_performance(labels_path: Path, scores: pd.Series, threshold: float) -> 
     """ROC-AUC and calibration of the live model on rows whose labels have arrived."""
     from sklearn.calibration import calibration_curve
 
-    from pipeline.data import load_labels
-    from pipeline.evaluate import classification_metrics
+    from pipeline.training.data import load_labels
+    from pipeline.training.evaluate import classification_metrics
 
     labels = load_labels(labels_path)
     joined = pd.concat([scores.rename("score"), labels.rename("label")], axis=1, join="inner").dropna()
@@ -162,7 +163,7 @@ def _current(config: Config, request: MonitorRequest) -> tuple[Iterator[pd.DataF
 
 def _scored(model: ResolvedModel, chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     """Add the model's scores to CSV chunks (needed to judge live performance on labels)."""
-    from pipeline import data, export
+    from pipeline.training import data, export
 
     signature = export.load_signature(model.model_dir)
     for index, chunk in enumerate(chunks):

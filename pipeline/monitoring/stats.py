@@ -17,7 +17,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import pandas as pd
 
-from pipeline.atomic import read_json, write_json
+from pipeline.core.atomic import read_json, write_json
 from pipeline.errors import MonitoringError, RunDirError
 from pipeline.monitoring.columns import (
     NumericColumn,
@@ -26,7 +26,7 @@ from pipeline.monitoring.columns import (
     numeric_column,
 )
 from pipeline.monitoring.distance import binned_counts, equal_width_edges
-from pipeline.schema import FEATURES, NUMERIC_FEATURES
+from pipeline.training.schema import FEATURES, NUMERIC_FEATURES
 
 KIND = "churn-baseline-stats"
 SCHEMA_VERSION = 1
@@ -158,7 +158,7 @@ def compute_baseline(
 ) -> BaselineStats:
     """Statistics of the training split `frame` (and of its prediction `scores`).
 
-    Features in pipeline.schema.NUMERIC_FEATURES are numeric (text is coerced, blanks
+    Features in pipeline.training.schema.NUMERIC_FEATURES are numeric (text is coerced, blanks
     count as missing); the others are categorical.
     """
     if not isinstance(bins, int) or bins < 1:

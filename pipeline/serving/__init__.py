@@ -3,7 +3,7 @@ model loader shared with batch scoring (`churn predict`).
 
     instances  request validation from the feature schema -> encoded Batch
     fastpath   the exported network evaluated in NumPy from the Keras weights
-    scorer     loads a model REF (pipeline.registry): fast path verified against the
+    scorer     loads a model REF (pipeline.registry.local_registry): fast path verified against the
                SavedModel, or the SavedModel itself
     batching   concurrent requests share one model call
     predlog    the SQLite prediction log (group commit) and its reader, iter_log_frames

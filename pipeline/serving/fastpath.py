@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import schema
+from pipeline.training import schema
 
 NORMALIZATION_LAYER = "standard_scaler"
 FEATURES_LAYER = "features"

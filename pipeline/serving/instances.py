@@ -1,6 +1,6 @@
 """Request validation from the feature schema, vectorised per column, into an encoded Batch.
 
-Rules (the same as the CSV loader's, pipeline.data.validate_frame):
+Rules (the same as the CSV loader's, pipeline.training.data.validate_frame):
 - each instance is an object with exactly the 19 features; `customerID` may be added and is
   kept in the prediction log (it lets later labels be joined back for retraining);
 - numeric features are JSON numbers (true/false are not numbers), finite and inside
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline import schema
+from pipeline.training import schema
 
 # The first customer of the public file, as a predict instance (docs, tests, smoke checks).
 EXAMPLE_INSTANCE: dict[str, Any] = {
@@ -100,12 +100,12 @@ def validate_payload(payload: Any, max_instances: int) -> tuple[Batch, list[dict
 
 
 def encode_frame(frame: pd.DataFrame) -> Batch:
-    """Encode a frame already validated by pipeline.data.validate_frame."""
+    """Encode a frame already validated by pipeline.training.data.validate_frame."""
     numeric = frame[list(schema.NUMERIC_FEATURES)].to_numpy(dtype=np.float64)
     codes = np.stack([pd.Categorical(frame[name], categories=list(values)).codes
                       for name, values in schema.CATEGORICAL_VALUES.items()], axis=1).astype(np.intp)
     if (codes < 0).any():
-        raise ValueError("encode_frame needs a frame validated by pipeline.data.validate_frame")
+        raise ValueError("encode_frame needs a frame validated by pipeline.training.data.validate_frame")
     ids = frame[schema.ID_COLUMN].astype(str).tolist() if schema.ID_COLUMN in frame else [None] * len(frame)
     return Batch(numeric=numeric, codes=codes, customer_ids=ids)
 

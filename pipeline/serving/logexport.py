@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import schema
 from pipeline.serving.predlog import META_COLUMNS, SCORE_COLUMNS, PredictionLogError, iter_log_frames, utc_timestamp
+from pipeline.training import schema
 
 SUFFIXES = (".csv", ".parquet", ".pq")
 

@@ -37,8 +37,8 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from pipeline import schema
 from pipeline.errors import ServingError
+from pipeline.training import schema
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import atomic, schema
 from pipeline.config import Config
+from pipeline.core import atomic
 from pipeline.errors import ServingError
 from pipeline.serving.instances import Batch, raw_features
+from pipeline.training import schema
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class Scorer:
     def score(self, batch: Batch) -> Scores:
         """Scores of a validated batch."""
         probability = np.asarray(self.predict(batch.numeric, batch.codes), dtype=np.float64)
-        # = pipeline.intervals.bin_index for scores in [0, 1] (tested), without its clip()
+        # = pipeline.training.intervals.bin_index for scores in [0, 1] (tested), without its clip()
         slot = np.searchsorted(self.intervals["inner_edges"], probability, side="right")
         return Scores(probability, self.intervals["lower"][slot], self.intervals["upper"][slot],
                       probability >= self.threshold)
@@ -63,7 +64,7 @@ class Scorer:
 
 def load_scorer(config: Config, ref: str, engine: str = "auto") -> Scorer:
     """Resolve REF (churn@champion, churn@3, a run directory) and load it for scoring."""
-    from pipeline.registry import resolve_model
+    from pipeline.registry.local_registry import resolve_model
 
     if engine not in ENGINES:
         raise ServingError(f"engine {engine!r}: choose one of {', '.join(ENGINES)}")
@@ -75,7 +76,7 @@ def load_scorer(config: Config, ref: str, engine: str = "auto") -> Scorer:
 def scorer_from_dirs(name: str, version_id: str, model_dir: Path, source_dir: Path,
                      engine: str = "auto") -> Scorer:
     """A Scorer from a SavedModel directory and the run files beside it."""
-    from pipeline.export import load_signature
+    from pipeline.training.export import load_signature
 
     threshold = float(atomic.read_json(source_dir / "metrics.json")["threshold"])
     table = _interval_table(source_dir)
@@ -125,7 +126,7 @@ def _interval_table(source_dir: Path) -> dict[str, Any]:
 
 
 def _savedmodel_predict(signature: Any) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    from pipeline.export import signature_predict
+    from pipeline.training.export import signature_predict
 
     def predict(numeric: np.ndarray, codes: np.ndarray) -> np.ndarray:
         batch = Batch(numeric=numeric, codes=codes, customer_ids=[])

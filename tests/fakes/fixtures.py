@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from pipeline import schema
 from pipeline.config import Config
+from pipeline.training import schema
 from tests.fakes.monitoring_server import FakeMonitoringServer
 from tests.fakes.vertex_server import FakeVertexServer
 

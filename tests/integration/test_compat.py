@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.compat import CompatError, check_compat
+from pipeline.tools.compat import CompatError, check_compat
 
 ROOT = Path(__file__).resolve().parents[2]
 SIDE = ROOT / ".venv-tf215"

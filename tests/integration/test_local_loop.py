@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.endpoints import deploy_local, read_record, undeploy_local
 from pipeline.monitoring.monitor import MonitorRequest, run_monitor
-from pipeline.registry import LocalRegistry
-from pipeline.simulate import simulate
+from pipeline.registry.local_registry import LocalRegistry
+from pipeline.serving.local_endpoint import deploy_local, read_record, undeploy_local
+from pipeline.tools.simulate import simulate
 
 
 def free_port() -> int:

@@ -17,7 +17,7 @@ from pipeline.cli.common import app
 from pipeline.config import RetrainConfig
 from pipeline.errors import MonitoringError
 from pipeline.monitoring.monitor import MonitorRequest, parse_window, run_monitor
-from pipeline.retrain import gate
+from pipeline.training.retrain import gate
 
 _register_commands()
 runner = CliRunner()

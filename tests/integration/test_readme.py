@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.docs import readme_runnable_blocks
+from pipeline.tools.docs import readme_runnable_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOCKS = readme_runnable_blocks((ROOT / "README.md").read_text(encoding="utf-8"))

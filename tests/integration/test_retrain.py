@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import synth
 from pipeline.errors import DataError, ModelRefError
-from pipeline.registry import LocalRegistry
-from pipeline.retrain import retrain
-from pipeline.simulate import drifted_customers
+from pipeline.registry.local_registry import LocalRegistry
+from pipeline.tools import synth
+from pipeline.tools.simulate import drifted_customers
+from pipeline.training.retrain import retrain
 
 
 @pytest.fixture()

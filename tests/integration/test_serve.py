@@ -16,13 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from pipeline import data, export, schema
 from pipeline.serving import predlog
 from pipeline.serving import scorer as scorer_module
 from pipeline.serving.app import ServeSettings, create_app
 from pipeline.serving.instances import EXAMPLE_INSTANCE, encode_frame
 from pipeline.serving.predlog import PredictionLog
 from pipeline.serving.scorer import Scorer, load_scorer
+from pipeline.training import data, export, schema
 
 MODEL_ROUTE = "/v1/models/churn:predict"
 ENDPOINT_ROUTE = "/v1/endpoints/churn-endpoint:predict"

@@ -17,9 +17,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.endpoints import wait_until_healthy
 from pipeline.serving import predlog
 from pipeline.serving.instances import EXAMPLE_INSTANCE
+from pipeline.serving.local_endpoint import wait_until_healthy
 
 pytestmark = pytest.mark.timeout(240)
 LOAD_SECONDS = 2.0

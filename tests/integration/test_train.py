@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from pipeline import data, export
 from pipeline.cli import _register_commands
 from pipeline.cli.common import app
-from pipeline.evaluate import METRIC_NAMES, MODEL_NAMES
-from pipeline.runs import load_models
-from pipeline.train import keras_scores, prepare_frames, train_run
+from pipeline.training import data, export
+from pipeline.training.evaluate import METRIC_NAMES, MODEL_NAMES
+from pipeline.training.runs import load_models
+from pipeline.training.train import keras_scores, prepare_frames, train_run
 
 _register_commands()
 runner = CliRunner()
@@ -68,7 +68,7 @@ def test_same_seed_same_metrics(trained_run: Path, small_csv: Path, small_config
 
 def test_failed_training_leaves_nothing(tmp_path: Path, small_config, monkeypatch: pytest.MonkeyPatch,
                                         small_csv: Path) -> None:
-    import pipeline.train as train_module
+    import pipeline.training.train as train_module
 
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")

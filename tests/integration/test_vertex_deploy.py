@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.cloud import deploy_to_vertex, upload_run_to_vertex
+from pipeline.backends.vertex import deploy_to_vertex, upload_run_to_vertex
 from pipeline.config import Config
 from pipeline.errors import CloudError
 from tests.fakes.fixtures import TEST_BQ, TEST_KMS, make_run_dir

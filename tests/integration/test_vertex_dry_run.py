@@ -10,8 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 import pipeline.cli.cloud  # noqa: F401  (registers the commands on `app`)
-from pipeline.cli.common import app
-from pipeline.cloud import (
+from pipeline.backends.vertex import (
     cleanup_vertex,
     deploy_to_vertex,
     monitoring_status,
@@ -20,6 +19,7 @@ from pipeline.cloud import (
     undeploy_from_vertex,
     upload_run_to_vertex,
 )
+from pipeline.cli.common import app
 from pipeline.config import Config, load_config
 from pipeline.errors import CloudError
 

@@ -8,17 +8,17 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline import schema
-from pipeline.cloud import (
+from pipeline.backends.vertex import (
     delete_model_monitoring,
     deploy_to_vertex,
     monitoring_status,
     setup_model_monitoring,
     upload_run_to_vertex,
 )
-from pipeline.cloud.session import init_vertex
+from pipeline.backends.vertex.session import init_vertex
 from pipeline.config import Config
 from pipeline.errors import CloudError
+from pipeline.training import schema
 from tests.fakes.fixtures import TEST_BUCKET, TEST_KMS
 from tests.fakes.vertex_server import FakeVertexServer
 

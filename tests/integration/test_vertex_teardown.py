@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.cloud import (
+from pipeline.backends.vertex import (
     cleanup_vertex,
     deploy_to_vertex,
     setup_alerts,
@@ -99,7 +99,7 @@ def test_cleanup_leaves_resources_of_others_alone(
         fake_monitoring: FakeMonitoringServer) -> None:
     from google.cloud import aiplatform
 
-    from pipeline.cloud.session import init_vertex
+    from pipeline.backends.vertex.session import init_vertex
 
     init_vertex(vertex_config)
     aiplatform.Endpoint.create(display_name="someone-elses-endpoint", labels={"team": "other"})

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.cloud import upload_run_to_vertex
+from pipeline.backends.vertex import upload_run_to_vertex
 from pipeline.config import Config
 from pipeline.errors import CloudError, RunDirError
 from tests.fakes.fixtures import TEST_BUCKET, TEST_KMS, make_run_dir

@@ -7,8 +7,8 @@ from google.api_core import exceptions as gexc
 from google.auth import exceptions as auth_exc
 from rich.console import Console
 
-from pipeline.cloud.api_errors import describe, one_line, translate_errors
-from pipeline.cloud.plan import Plan, PlanStep, dry_run_result, print_result
+from pipeline.backends.vertex.api_errors import describe, one_line, translate_errors
+from pipeline.backends.vertex.plan import Plan, PlanStep, dry_run_result, print_result
 from pipeline.errors import CloudError
 
 

@@ -9,11 +9,10 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline import schema
-from pipeline.cloud import gcloud
-from pipeline.cloud.endpoints import traffic_split_for
-from pipeline.cloud.model_monitoring import feature_thresholds, instance_schema
-from pipeline.cloud.naming import (
+from pipeline.backends.vertex import gcloud
+from pipeline.backends.vertex.endpoints import traffic_split_for
+from pipeline.backends.vertex.model_monitoring import feature_thresholds, instance_schema
+from pipeline.backends.vertex.naming import (
     label_key,
     label_value,
     managed_labels,
@@ -22,6 +21,7 @@ from pipeline.cloud.naming import (
 )
 from pipeline.config import Config, VertexConfig
 from pipeline.errors import CloudError, ModelRefError
+from pipeline.training import schema
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import data, schema
 from pipeline.config import DataConfig, SplitConfig
 from pipeline.errors import DataError
-from pipeline.fingerprint import data_fingerprint
+from pipeline.training import data, schema
+from pipeline.training.fingerprint import data_fingerprint
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import pytest
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
-from pipeline import docs
 from pipeline.config import Config
+from pipeline.tools import docs
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from pipeline import doctor
 from pipeline.config import CONFIG_ENV, Config, load_config
+from pipeline.tools import doctor
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = ROOT / "configs" / "local.yaml"

@@ -23,8 +23,8 @@ from pipeline.monitoring import (
 )
 from pipeline.monitoring.columns import THREADED_ROWS, numeric_column
 from pipeline.monitoring.distance import binned_counts, equal_width_edges
-from pipeline.schema import FEATURES, NUMERIC_FEATURES
-from pipeline.synth import generate_customers
+from pipeline.tools.synth import generate_customers
+from pipeline.training.schema import FEATURES, NUMERIC_FEATURES
 
 counts_vectors = st.integers(min_value=1, max_value=12).flatmap(
     lambda size: st.tuples(

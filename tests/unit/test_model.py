@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline import data
 from pipeline.config import TrainConfig
-from pipeline.model import build_model, fit_scaler, model_inputs
+from pipeline.training import data
+from pipeline.training.model import build_model, fit_scaler, model_inputs
 
 
 def test_output_shape_and_range(sample_csv) -> None:

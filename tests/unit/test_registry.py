@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import registry as registry_module
 from pipeline.config import load_config
 from pipeline.errors import ModelRefError, RegistryError, RunDirError
-from pipeline.registry import LocalRegistry, resolve_model
+from pipeline.registry import local_registry as registry_module
+from pipeline.registry.local_registry import LocalRegistry, resolve_model
 
 
 def fake_run(root: Path, name: str = "run", auc: float = 0.8) -> Path:

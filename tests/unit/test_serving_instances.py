@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import data, schema
 from pipeline.serving.instances import (
     EXAMPLE_INSTANCE,
     RequestError,
@@ -16,6 +15,7 @@ from pipeline.serving.instances import (
     raw_features,
     validate_payload,
 )
+from pipeline.training import data, schema
 
 VALID: dict[str, Any] = EXAMPLE_INSTANCE
 
@@ -112,7 +112,7 @@ def test_body_shape_errors(body: Any, code: str, status: int) -> None:
 
 
 def test_encode_frame_matches_validate_payload(tmp_path) -> None:
-    from pipeline import synth
+    from pipeline.tools import synth
 
     frame = synth.generate_customers(50, seed=3)
     csv = synth.write_customers(frame, tmp_path / "c.csv")

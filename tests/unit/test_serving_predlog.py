@@ -12,13 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import schema
 from pipeline.serving import predlog
 from pipeline.serving.instances import EXAMPLE_INSTANCE as VALID
 from pipeline.serving.instances import validate_payload
 from pipeline.serving.logexport import export_log
 from pipeline.serving.predlog import PredictionLog, PredictionLogError
 from pipeline.serving.scorer import Scores
+from pipeline.training import schema
 
 T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from pipeline import schema
 from pipeline.errors import ServingError
-from pipeline.intervals import fit_intervals, intervals_for
 from pipeline.serving.metrics import SCORE_BUCKETS, ScoreHistogram, ServerMetrics
 from pipeline.serving.scorer import Scorer, _interval_table, sample_batch
 from pipeline.serving.server import bind_socket, check_exposure, is_loopback
+from pipeline.training import schema
+from pipeline.training.intervals import fit_intervals, intervals_for
 
 
 @pytest.mark.parametrize("host, loopback", [

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.errors import ServingError
-from pipeline.simulate import drifted_customers, instances_of, parse_shifts, require_loopback
+from pipeline.tools.simulate import drifted_customers, instances_of, parse_shifts, require_loopback
 
 
 def test_shift_moves_the_chosen_features_only() -> None:

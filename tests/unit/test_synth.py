@@ -12,7 +12,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from pipeline import schema, synth
+from pipeline.tools import synth
+from pipeline.training import schema
 
 SAMPLE_PATH = Path(__file__).resolve().parents[2] / "data" / "sample" / "customer_churn.csv"
 SAMPLE_ROWS = 7_043

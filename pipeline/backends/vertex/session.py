@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pipeline.cloud.api_errors import credentials_error, translate_errors
+from pipeline.backends.vertex.api_errors import credentials_error, translate_errors
 from pipeline.config import Config
 from pipeline.errors import CloudError
 

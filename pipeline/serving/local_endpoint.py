@@ -15,10 +15,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from pipeline import atomic
 from pipeline.config import Config
+from pipeline.core import atomic
 from pipeline.errors import ServingError
-from pipeline.registry import resolve_model
+from pipeline.registry.local_registry import resolve_model
 
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 15.0

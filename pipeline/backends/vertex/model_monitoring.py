@@ -16,15 +16,15 @@ from typing import Any
 
 import yaml
 
-from pipeline import schema
-from pipeline.cloud import gcloud, naming
-from pipeline.cloud.api_errors import translate_errors
-from pipeline.cloud.endpoints import find_endpoint, list_deployed
-from pipeline.cloud.gcs import upload_file
-from pipeline.cloud.plan import DEPLOYED_MODEL_ID, ENDPOINT_ID, JOB_ID, Plan, PlanStep, dry_run_result
-from pipeline.cloud.session import init_vertex, require_bucket, require_project
+from pipeline.backends.vertex import gcloud, naming
+from pipeline.backends.vertex.api_errors import translate_errors
+from pipeline.backends.vertex.endpoints import find_endpoint, list_deployed
+from pipeline.backends.vertex.gcs import upload_file
+from pipeline.backends.vertex.plan import DEPLOYED_MODEL_ID, ENDPOINT_ID, JOB_ID, Plan, PlanStep, dry_run_result
+from pipeline.backends.vertex.session import init_vertex, require_bucket, require_project
 from pipeline.config import Config
 from pipeline.errors import CloudError
+from pipeline.training import schema
 
 log = logging.getLogger(__name__)
 

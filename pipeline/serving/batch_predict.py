@@ -1,6 +1,6 @@
 """Batch scoring: a customer CSV in, one prediction per customer out, in bounded memory.
 
-The input is read in chunks by the training loader (pipeline.data.iter_batches, label column
+The input is read in chunks by the training loader (pipeline.training.data.iter_batches, label column
 optional), so every rule of the server's validation applies and a bad row stops the run
 with one line naming the file, line and column. Scores come from the same Scorer the server
 uses. The output appears only when complete (written under a temporary name, then renamed).
@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import data, progress, schema
 from pipeline.config import Config
+from pipeline.core import progress
 from pipeline.errors import DataError
 from pipeline.serving.instances import encode_frame
 from pipeline.serving.scorer import Scorer, load_scorer
+from pipeline.training import data, schema
 
 OUTPUT_COLUMNS = (schema.ID_COLUMN, "churn_probability", "interval_lower", "interval_upper", "churn")
 CHUNK_ROWS = 50_000
@@ -61,7 +62,7 @@ def predict_file(config: Config, input_path: Path, output_path: Path, ref: str,
 
 
 def score_frame(scorer: Scorer, frame: pd.DataFrame) -> pd.DataFrame:
-    """Predictions for a frame validated by pipeline.data.validate_frame."""
+    """Predictions for a frame validated by pipeline.training.data.validate_frame."""
     scores = scorer.score(encode_frame(frame))
     return pd.DataFrame({
         schema.ID_COLUMN: frame[schema.ID_COLUMN].to_numpy(),

@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from pipeline import atomic, schema
+from pipeline.core import atomic
+from pipeline.training import schema
 
 _ID_LETTER_SPACE = 26**5
 _ID_SPACE = 10_000 * _ID_LETTER_SPACE

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import data, export
 from pipeline.errors import PipelineError
-from pipeline.runs import check_run_dir, run_config
+from pipeline.training import data, export
+from pipeline.training.runs import check_run_dir, run_config
 
 TOLERANCE = 1e-5
 SIDE_SCRIPT = Path(__file__).with_name("compat_side.py")
@@ -27,7 +27,7 @@ class CompatError(PipelineError):
 
 def test_split_features(run_dir: Path, data_path: Path | None) -> dict[str, np.ndarray]:
     """The run's test split, as raw feature arrays."""
-    from pipeline.train import prepare_frames
+    from pipeline.training.train import prepare_frames
 
     config = run_config(run_dir)
     frame = data.load_dataset(Path(data_path or config.data.path), config.data)

@@ -14,9 +14,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from pipeline.cloud import gcloud, naming
-from pipeline.cloud.api_errors import one_line, translate_errors
-from pipeline.cloud.plan import (
+from pipeline.backends.vertex import gcloud, naming
+from pipeline.backends.vertex.api_errors import one_line, translate_errors
+from pipeline.backends.vertex.model_registry import resolve_model_ref
+from pipeline.backends.vertex.plan import (
     DEPLOYED_MODEL_ID,
     ENDPOINT_ID,
     MODEL_ID,
@@ -24,8 +25,7 @@ from pipeline.cloud.plan import (
     PlanStep,
     dry_run_result,
 )
-from pipeline.cloud.registry import resolve_model_ref
-from pipeline.cloud.session import init_vertex, require_project
+from pipeline.backends.vertex.session import init_vertex, require_project
 from pipeline.config import Config
 from pipeline.errors import CloudError
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pipeline.cloud.api_errors import one_line
-from pipeline.cloud.session import PLACEHOLDER_BUCKET, PLACEHOLDER_PROJECT, SCOPES
+from pipeline.backends.vertex.api_errors import one_line
+from pipeline.backends.vertex.session import PLACEHOLDER_BUCKET, PLACEHOLDER_PROJECT, SCOPES
 from pipeline.config import CONFIG_ENV, DEFAULT_CONFIG, Config, load_config
 from pipeline.errors import PipelineError
 

@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pipeline.cloud import gcloud, naming
-from pipeline.cloud.api_errors import translate_errors
-from pipeline.cloud.gcs import upload_directory
-from pipeline.cloud.plan import MODEL_ID, NEXT_VERSION, Plan, PlanStep, dry_run_result
-from pipeline.cloud.session import init_vertex, require_bucket, require_project
+from pipeline.backends.vertex import gcloud, naming
+from pipeline.backends.vertex.api_errors import translate_errors
+from pipeline.backends.vertex.gcs import upload_directory
+from pipeline.backends.vertex.plan import MODEL_ID, NEXT_VERSION, Plan, PlanStep, dry_run_result
+from pipeline.backends.vertex.session import init_vertex, require_bucket, require_project
 from pipeline.config import Config
 from pipeline.errors import CloudError, RunDirError
 

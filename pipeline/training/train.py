@@ -17,10 +17,11 @@ import tensorflow as tf
 import yaml
 from rich.progress import Progress
 
-from pipeline import atomic, baselines, data, evaluate, export, progress
 from pipeline.config import Config, config_as_dict
-from pipeline.fingerprint import data_fingerprint
-from pipeline.model import build_model, fit_scaler, model_inputs
+from pipeline.core import atomic, progress
+from pipeline.training import baselines, data, evaluate, export
+from pipeline.training.fingerprint import data_fingerprint
+from pipeline.training.model import build_model, fit_scaler, model_inputs
 
 
 @dataclass(frozen=True)

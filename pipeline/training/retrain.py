@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline import atomic, data, export, schema
 from pipeline.config import Config, RetrainConfig
+from pipeline.core import atomic
 from pipeline.errors import DataError
-from pipeline.evaluate import classification_metrics
-from pipeline.registry import LocalRegistry, ResolvedModel, resolve_model
+from pipeline.registry.local_registry import LocalRegistry, ResolvedModel, resolve_model
+from pipeline.training import data, export, schema
+from pipeline.training.evaluate import classification_metrics
 
 LOWER_IS_BETTER = {"log_loss", "brier"}
 
@@ -92,7 +93,7 @@ def retrain(config: Config, new_data: Path | None = None) -> dict[str, Any]:
 
 def _challenge(config: Config, registry: LocalRegistry, champion: ResolvedModel, new_data: Path | None,
                workdir: Path) -> dict[str, Any]:
-    from pipeline.train import train_run
+    from pipeline.training.train import train_run
 
     window = build_window(config, new_data, workdir)
     run_dir = train_run(config, window.training_csv)

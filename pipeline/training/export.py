@@ -14,8 +14,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pipeline import atomic, schema
+from pipeline.core import atomic
 from pipeline.errors import RunDirError
+from pipeline.training import schema
 
 SIGNATURE = "serving_default"
 OUTPUT = "churn_probability"

@@ -16,8 +16,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn import metrics as skm  # noqa: E402
 from sklearn.calibration import calibration_curve  # noqa: E402
 
-from pipeline import atomic  # noqa: E402
 from pipeline.config import EvaluateConfig  # noqa: E402
+from pipeline.core import atomic  # noqa: E402
 
 LABELS = {"keras": "Keras network", "logistic_regression": "Logistic regression",
           "hist_gradient_boosting": "Gradient boosting"}

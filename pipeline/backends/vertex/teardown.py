@@ -12,22 +12,22 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pipeline.cloud import naming
-from pipeline.cloud.alerts import MonitoringClients, delete_alerts
-from pipeline.cloud.api_errors import translate_errors
-from pipeline.cloud.endpoints import (
+from pipeline.backends.vertex import naming
+from pipeline.backends.vertex.alert_policies import MonitoringClients, delete_alerts
+from pipeline.backends.vertex.api_errors import translate_errors
+from pipeline.backends.vertex.endpoints import (
     delete_endpoint_step,
     find_endpoint,
     list_deployed,
     lookup_step,
     undeploy_step,
 )
-from pipeline.cloud.model_monitoring import (
+from pipeline.backends.vertex.model_monitoring import (
     delete_jobs_plan_steps,
     delete_model_monitoring,
     jobs_on_endpoint,
 )
-from pipeline.cloud.plan import (
+from pipeline.backends.vertex.plan import (
     DEPLOYED_MODEL_ID,
     ENDPOINT_ID,
     JOB_ID,
@@ -35,7 +35,7 @@ from pipeline.cloud.plan import (
     dry_run_result,
     steps_of,
 )
-from pipeline.cloud.session import init_vertex, require_project
+from pipeline.backends.vertex.session import init_vertex, require_project
 from pipeline.config import Config
 
 log = logging.getLogger(__name__)

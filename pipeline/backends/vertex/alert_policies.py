@@ -17,11 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.cloud import gcloud, naming
-from pipeline.cloud.api_errors import translate_errors
-from pipeline.cloud.endpoints import find_endpoint
-from pipeline.cloud.plan import ENDPOINT_ID, Plan, PlanStep, dry_run_result
-from pipeline.cloud.session import init_vertex, require_project, vertex_credentials
+from pipeline.backends.vertex import gcloud, naming
+from pipeline.backends.vertex.api_errors import translate_errors
+from pipeline.backends.vertex.endpoints import find_endpoint
+from pipeline.backends.vertex.plan import ENDPOINT_ID, Plan, PlanStep, dry_run_result
+from pipeline.backends.vertex.session import init_vertex, require_project, vertex_credentials
 from pipeline.config import Config
 from pipeline.errors import CloudError
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline import schema
 from pipeline.config import DataConfig, SplitConfig
 from pipeline.errors import DataError
+from pipeline.training import schema
 
 MAX_LISTED = 5  # rows or values quoted in one error message
 

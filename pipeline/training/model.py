@@ -18,8 +18,8 @@ import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
-from pipeline import schema  # noqa: E402
 from pipeline.config import TrainConfig  # noqa: E402
+from pipeline.training import schema  # noqa: E402
 
 
 def fit_scaler(train_frame: pd.DataFrame) -> StandardScaler:

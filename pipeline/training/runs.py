@@ -7,10 +7,11 @@ from typing import Any
 
 import yaml
 
-from pipeline import atomic, data
 from pipeline.config import Config, config_as_dict
+from pipeline.core import atomic
 from pipeline.errors import ConfigError, RunDirError
-from pipeline.fingerprint import data_fingerprint
+from pipeline.training import data
+from pipeline.training.fingerprint import data_fingerprint
 
 REQUIRED = ("config.yaml", "metrics.json", "model")
 
@@ -40,7 +41,7 @@ def load_models(run_dir: Path) -> tuple[Any, dict[str, Any]]:
     import joblib
     import keras
 
-    from pipeline.baselines import BASELINE_NAMES
+    from pipeline.training.baselines import BASELINE_NAMES
 
     run_dir = Path(run_dir)
     paths = [run_dir / "model.keras"] + [run_dir / "baselines" / f"{n}.joblib" for n in BASELINE_NAMES]
@@ -53,7 +54,7 @@ def load_models(run_dir: Path) -> tuple[Any, dict[str, Any]]:
 
 def evaluate_run(run_dir: Path, data_path: Path | None = None) -> dict[str, Any]:
     """Re-run the evaluation of a run (optionally on another labelled file)."""
-    from pipeline.train import evaluate_models, prepare_frames
+    from pipeline.training.train import evaluate_models, prepare_frames
 
     run_dir = check_run_dir(run_dir)
     config = run_config(run_dir)

@@ -9,9 +9,9 @@ from typing import Any
 
 import yaml
 
-from pipeline import atomic
-from pipeline.evaluate import METRIC_NAMES, MODEL_NAMES
-from pipeline.plots import LABELS
+from pipeline.core import atomic
+from pipeline.training.evaluate import METRIC_NAMES, MODEL_NAMES
+from pipeline.training.plots import LABELS
 
 LOWER_IS_BETTER = {"log_loss", "brier"}
 METRIC_TITLES = {"roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "accuracy": "Accuracy", "precision": "Precision",

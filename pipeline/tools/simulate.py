@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline import atomic, schema, synth
+from pipeline.core import atomic
 from pipeline.errors import ServingError
+from pipeline.tools import synth
+from pipeline.training import schema
 
 # Each named shift favours rows with these values when resampling a generated pool.
 SHIFTS: dict[str, Callable[[pd.DataFrame], np.ndarray]] = {

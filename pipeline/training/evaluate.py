@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-from pipeline import atomic
 from pipeline.config import EvaluateConfig
+from pipeline.core import atomic
 
 MODEL_NAMES = ("keras", "logistic_regression", "hist_gradient_boosting")
 METRIC_NAMES = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss", "brier")
@@ -76,7 +76,7 @@ def metrics_document(test: Scores, validation: Scores, config: EvaluateConfig, r
 def write_evaluation(run_dir: Path, test: Scores, validation: Scores, config: EvaluateConfig,
                      context: dict[str, Any]) -> dict[str, Any]:
     """Write metrics.json, intervals.json, plots/*.png and report.html into `run_dir`."""
-    from pipeline import intervals, plots, report
+    from pipeline.training import intervals, plots, report
 
     document = metrics_document(test, validation, config, context["rows"])
     table = intervals.fit_intervals(validation.by_model["keras"], validation.labels,

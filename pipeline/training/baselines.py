@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from pipeline import schema
+from pipeline.training import schema
 
 BASELINE_NAMES = ("logistic_regression", "hist_gradient_boosting")
 

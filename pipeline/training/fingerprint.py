@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline import schema
+from pipeline.training import schema
 
 
 def file_sha256(path: Path, block: int = 1 << 20) -> str:

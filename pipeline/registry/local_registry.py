@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline import atomic
 from pipeline.config import Config
+from pipeline.core import atomic
 from pipeline.errors import ModelRefError, RegistryError
-from pipeline.runs import check_run_dir
+from pipeline.training.runs import check_run_dir
 
 COPIED = ("model", "metrics.json", "intervals.json", "baseline_stats.json", "model_card.json",
           "data_fingerprint.json", "config.yaml", "model.keras")

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pipeline.cloud.api_errors import translate_errors
+from pipeline.backends.vertex.api_errors import translate_errors
 from pipeline.config import Config
 from pipeline.errors import CloudError
 

@@ -1,0 +1,37 @@
+"""The Vertex AI backend: registry upload, endpoint deploy/undeploy, alerts, Model Monitoring.
+
+Every public function takes the Config and `dry_run`; with dry_run=True it calls nothing,
+needs no credentials and returns the plan (API calls with their arguments and the equivalent
+gcloud commands). Print any result with `pipeline.backends.vertex.plan.print_result(result, console)`.
+
+Attributes load lazily: importing google-cloud-aiplatform takes seconds, and the CLI imports
+this package on every start.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "upload_run_to_vertex": "pipeline.backends.vertex.model_registry",
+    "resolve_model_ref": "pipeline.backends.vertex.model_registry",
+    "deploy_to_vertex": "pipeline.backends.vertex.endpoints",
+    "undeploy_from_vertex": "pipeline.backends.vertex.teardown",
+    "cleanup_vertex": "pipeline.backends.vertex.teardown",
+    "setup_alerts": "pipeline.backends.vertex.alert_policies",
+    "delete_alerts": "pipeline.backends.vertex.alert_policies",
+    "setup_model_monitoring": "pipeline.backends.vertex.model_monitoring",
+    "monitoring_status": "pipeline.backends.vertex.model_monitoring",
+    "delete_model_monitoring": "pipeline.backends.vertex.model_monitoring",
+    "print_result": "pipeline.backends.vertex.plan",
+    "render_plan": "pipeline.backends.vertex.plan",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'pipeline.backends.vertex' has no attribute {name!r}")

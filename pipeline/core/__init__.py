@@ -1,0 +1,1 @@
+"""Infrastructure every area uses: atomic files, progress display."""

@@ -1,0 +1,1 @@
+"""The model registry: versions and aliases of registered models."""

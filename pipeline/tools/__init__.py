@@ -1,0 +1,1 @@
+"""Tools around the pipeline: data generator, traffic simulator, compatibility check, doctor, docs."""

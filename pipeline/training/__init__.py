@@ -1,0 +1,1 @@
+"""Training: data loading and validation, the model, baselines, evaluation, report, export, retraining."""
