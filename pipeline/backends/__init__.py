@@ -1,1 +1,25 @@
-"""Backends behind one interface: local (this machine) and vertex (Google Cloud Vertex AI)."""
+"""Backends behind one interface (pipeline.backends.base): `local` (this machine) and `vertex`
+(Google Cloud Vertex AI). `backend_for(config)` picks one from `config.backend`; it is the only
+place that asks which backend a config names."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from pipeline.config import Config
+
+if TYPE_CHECKING:
+    from pipeline.backends.base import Backend
+
+
+def backend_for(config: Config, dry_run: bool = False, server_args: Sequence[str] = ()) -> Backend:
+    """The backend `config.backend` names. `dry_run` (vertex): record the plan, call nothing.
+    `server_args` (local): the --config/--set options a background `churn serve` needs."""
+    if config.backend == "vertex":
+        from pipeline.backends.vertex.backend import VertexBackend
+
+        return VertexBackend(config, dry_run=dry_run)
+    from pipeline.backends.local import LocalBackend
+
+    return LocalBackend(config, server_args=server_args)

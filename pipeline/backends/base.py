@@ -122,8 +122,19 @@ class Monitoring(Protocol):
 class Backend(Protocol):
     """Everything cloud-facing, for one config."""
 
-    kind: str
-    registry: Registry
-    endpoint: Endpoint
-    monitoring: Monitoring
-    plans: list[Mapping[str, Any]]
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def registry(self) -> Registry: ...
+
+    @property
+    def endpoint(self) -> Endpoint: ...
+
+    @property
+    def monitoring(self) -> Monitoring: ...
+
+    @property
+    def plans(self) -> list[Mapping[str, Any]]:
+        """The API calls made (or, on a dry run, planned), as plan dicts, in order."""
+        ...

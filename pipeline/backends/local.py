@@ -1,0 +1,209 @@
+"""The local backend: the registry under artifacts/registry, an endpoint that is `churn serve`
+running in the background, monitoring over the SQLite prediction log. No cloud account, no
+credentials; the same answers as the vertex backend for the same artifacts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shlex
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline.backends.base import Deployment, LocalModel, ModelVersion, Outcome
+from pipeline.config import Config
+from pipeline.core import atomic
+from pipeline.errors import ServingError
+
+LOG_CHUNK_ROWS = 100_000
+MONITORING_JOB = "monitoring_job.json"
+
+
+class LocalModelRegistry:
+    """The interface's Registry over pipeline.registry.local_registry.LocalRegistry."""
+
+    def __init__(self, config: Config) -> None:
+        from pipeline.registry.local_registry import LocalRegistry
+
+        self.config = config
+        self.store = LocalRegistry.from_config(config)
+        self.name = self.store.name
+
+    def upload(self, run_dir: Path, aliases: Sequence[str] = (),
+               labels: Mapping[str, str] | None = None) -> ModelVersion:
+        merged = {**self.config.registry.labels, **(labels or {})}
+        version = self.store.upload(Path(run_dir), list(aliases), merged)
+        return self.resolve(f"{self.name}@{version}")
+
+    def resolve(self, ref: str) -> ModelVersion:
+        return self.fetch(ref).version
+
+    def versions(self) -> list[ModelVersion]:
+        aliases = self.store.aliases()
+        return [_version_of(self.name, number, self.store.info(number), aliases, self.store.versions_dir)
+                for number in self.store.versions()]
+
+    def promote(self, version_id: str, alias: str) -> str | None:
+        previous = self.store.promote(_version_number(version_id), alias)
+        return None if previous is None else str(previous)
+
+    def rollback(self, alias: str = "champion") -> str:
+        return str(self.store.rollback(alias))
+
+    def fetch(self, ref: str) -> LocalModel:
+        from pipeline.registry.local_registry import resolve_model
+
+        resolved = resolve_model(self.config, ref)
+        info = resolved.info
+        metrics = info.get("test_metrics") or {}
+        version = ModelVersion(
+            name=resolved.name, version_id=str(resolved.version_id), aliases=tuple(resolved.aliases),
+            labels=dict(info.get("labels", {})), created_at=str(info.get("created_at", "")),
+            run_id=str(info.get("run_id", Path(resolved.source_dir).name)),
+            threshold=info.get("threshold"), test_metrics=dict(metrics),
+            location=str(resolved.model_dir))
+        return LocalModel(version, Path(resolved.source_dir))
+
+
+def _version_number(version_id: str) -> int:
+    from pipeline.errors import ModelRefError
+
+    if not (version_id.isascii() and version_id.isdigit()):
+        raise ModelRefError(f"version {version_id!r}: expected a version number such as 3")
+    return int(version_id)
+
+
+def _version_of(name: str, number: int, info: Mapping[str, Any], aliases: Mapping[str, int],
+                versions_dir: Path) -> ModelVersion:
+    held = tuple(sorted(a for a, v in aliases.items() if v == number))
+    return ModelVersion(name=name, version_id=str(number), aliases=held, labels=dict(info.get("labels", {})),
+                        created_at=str(info.get("created_at", "")), run_id=str(info.get("run_id", "")),
+                        threshold=info.get("threshold"), test_metrics=dict(info.get("test_metrics", {})),
+                        location=str(versions_dir / str(number) / "model"))
+
+
+class LocalEndpoint:
+    """`churn serve` in the background on serve.host:serve.port, recorded under artifacts/endpoints."""
+
+    def __init__(self, config: Config, server_args: Sequence[str] = ()) -> None:
+        self.config = config
+        self.server_args = list(server_args)
+
+    def deploy(self, ref: str, canary_percentage: int | None = None) -> Deployment:
+        from pipeline.serving.local_endpoint import deploy_local
+
+        if canary_percentage is not None:
+            raise ServingError("--canary needs several models behind one endpoint, which the local "
+                               "endpoint does not do (one server per endpoint): deploy without it, "
+                               "or use the vertex backend")
+        record = deploy_local(self.config, ref, self.server_args)
+        return Deployment(endpoint=record["endpoint"], url=record["url"], model_ref=ref,
+                          model_version=str(record["model_version"]), deployed_model_id=str(record["pid"]),
+                          traffic_split={str(record["pid"]): 100}, details=record)
+
+    def undeploy(self) -> Outcome:
+        from pipeline.serving.local_endpoint import undeploy_local
+
+        stopped = undeploy_local(self.config)
+        if not stopped:
+            return Outcome("no local endpoint is running")
+        return Outcome(f"stopped local endpoint {stopped['endpoint']} (pid {stopped['pid']})", stopped)
+
+    def cleanup(self) -> Outcome:
+        return self.undeploy()
+
+    def predict(self, instances: list[dict[str, Any]]) -> list[Any]:
+        import httpx
+
+        from pipeline.serving.local_endpoint import endpoint_url
+
+        headers = {"Content-Type": "application/json"}
+        token = os.environ.get(self.config.serve.auth_token_env)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        url = f"{endpoint_url(self.config)}/v1/endpoints/{self.config.serve.endpoint}:predict"
+        try:
+            answer = httpx.post(url, json={"instances": instances}, headers=headers, timeout=30)
+        except httpx.HTTPError as exc:
+            raise ServingError(f"{url}: no answer ({exc.__class__.__name__}); is the endpoint deployed? "
+                               "(`churn deploy`)") from None
+        if answer.status_code != 200:
+            raise ServingError(f"{url}: HTTP {answer.status_code}: {answer.text[:200]}")
+        return list(answer.json()["predictions"])
+
+
+class LocalMonitoring:
+    """Drift checks of logged traffic on this machine: `churn monitor --from-log` on a schedule."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.job_path = config.paths.monitoring / MONITORING_JOB
+
+    def setup(self) -> Outcome:
+        job = self._job()
+        atomic.write_json(self.job_path, job)
+        return Outcome(f"recorded the monitoring schedule in {self.job_path}; run it from cron with: "
+                       f"{job['cron']}", job)
+
+    def status(self) -> Outcome:
+        from pipeline.monitoring.gauges import LATEST
+
+        latest_path = self.config.paths.monitoring / LATEST
+        details: dict[str, Any] = {
+            "job": atomic.read_json(self.job_path) if self.job_path.is_file() else None,
+            "latest_check": atomic.read_json(latest_path) if latest_path.is_file() else None,
+        }
+        if details["job"] is None:
+            return Outcome("no monitoring schedule recorded (`churn monitoring setup`)", details)
+        return Outcome(f"monitoring every {details['job']['interval_hours']}h: {details['job']['cron']}", details)
+
+    def delete(self) -> Outcome:
+        if not self.job_path.is_file():
+            return Outcome("no monitoring schedule recorded: nothing to delete")
+        job = atomic.read_json(self.job_path)
+        self.job_path.unlink()
+        return Outcome(f"deleted the monitoring schedule {self.job_path} (remove its cron line too)", job)
+
+    def setup_alerts(self) -> Outcome:
+        monitor = self.config.monitor
+        targets = ([f"webhook {monitor.webhook_url}"] if monitor.webhook_url else []) + \
+            ([f"e-mail {', '.join(monitor.alert_emails)} via {monitor.smtp_host}"] if monitor.alert_emails else [])
+        where = "; ".join(targets) or "alert records only (set monitor.webhook_url or monitor.alert_emails)"
+        return Outcome(f"local alerts are sent by `churn monitor` when a feature drifts: {where}; "
+                       "latency and errors are on /metrics for Prometheus (`make observe`)",
+                       {"targets": targets})
+
+    def logged_requests(self, since: dt.datetime | None,
+                        until: dt.datetime | None = None) -> Iterator[pd.DataFrame]:
+        from pipeline.serving.predlog import iter_log_frames
+
+        return iter_log_frames(self.config.paths.prediction_log, since, until, LOG_CHUNK_ROWS)
+
+    def _job(self) -> dict[str, Any]:
+        hours = self.config.vertex.monitor_interval_hours
+        command = ["churn", "monitor", "--from-log", "--since", f"{hours}h", "--fail-on-drift"]
+        config_path = os.environ.get("CHURN_CONFIG")
+        if config_path:
+            command += ["--config", str(Path(config_path).resolve())]
+        return {"endpoint": self.config.serve.endpoint, "model": self.config.serve.model,
+                "interval_hours": hours, "thresholds": dict(self.config.monitor.thresholds),
+                "default_threshold": self.config.monitor.default_threshold,
+                "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "cron": f"0 */{hours} * * * cd {shlex.quote(str(Path.cwd()))} && {shlex.join(command)}"}
+
+
+class LocalBackend:
+    """Backend for `backend: local`."""
+
+    kind = "local"
+
+    def __init__(self, config: Config, server_args: Sequence[str] = ()) -> None:
+        self.config = config
+        self.registry = LocalModelRegistry(config)
+        self.endpoint = LocalEndpoint(config, server_args)
+        self.monitoring = LocalMonitoring(config)
+        self.plans: list[Mapping[str, Any]] = []
