@@ -15,7 +15,6 @@ ARGS ?=
 RUN ?= $(shell ls -d artifacts/runs/2*/ 2>/dev/null | sort | tail -n 1 | sed 's:/$$::')
 USE_UV ?= 1
 export CHURN_CONFIG ?= $(CONFIG)
-export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 PHONY_STEPS := observe notebook doctor compat upload deploy undeploy cleanup serve predict simulate monitor retrain loop
 .PHONY: $(PHONY_STEPS) help setup data train evaluate export all test test-slow test-all lint clean tensorboard bench

@@ -92,7 +92,9 @@ def main() -> None:
         result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from pipeline.core.tensorflow_setup import configure_tensorflow
+
+    configure_tensorflow()
     print(f"{'rows':>10} {'pipeline rows/s':>16} {'bare fit rows/s':>16} {'ratio':>7} {'peak RSS MB':>12}")
     for rows in (int(size) for size in args.sizes.split(",")):
         with tempfile.TemporaryDirectory() as tmp:

@@ -9,7 +9,7 @@ Unknown keys are errors that name the key. Any value can be overridden:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -139,6 +139,7 @@ class RetrainConfig(Section):
     tolerance: float = Field(0.01, ge=0, description="Allowed regression of a guarded metric.")
     canary_percentage: int = Field(0, ge=0, le=100, description="Traffic to a challenger first.")
     holdout_fraction: float = Field(0.3, gt=0, lt=1, description="Recent labelled rows kept as holdout.")
+    rollout: bool = Field(True, description="Deploy a promoted challenger to the endpoint when one is serving.")
 
 
 class VertexConfig(Section):
@@ -187,11 +188,16 @@ def load_config(
     path: Path | None = None,
     overrides: Iterable[str] = (),
     environ: Mapping[str, str] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Config:
     """Read YAML at `path` (or $CHURN_CONFIG, or configs/local.yaml when present), apply
-    CHURN__SECTION__KEY environment values, then `section.key=value` overrides."""
+    CHURN__SECTION__KEY environment values, then `section.key=value` overrides. `warn` hears
+    one line when no config file is found and the built-in defaults are used."""
     environ = os.environ if environ is None else environ
     source = _config_path(path, environ)
+    if source is None and warn is not None:
+        warn(f"no config file found ({DEFAULT_CONFIG} is not in {Path.cwd()}): using the built-in "
+             "defaults; pass --config FILE or set CHURN_CONFIG")
     raw = _read_yaml(source) if source is not None else {}
     for dotted, value in _env_overrides(environ):
         _set_dotted(raw, dotted, value, f"environment {ENV_PREFIX}{dotted.upper()}")

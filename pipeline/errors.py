@@ -27,6 +27,10 @@ class RegistryError(PipelineError):
     """The local model registry refused an operation."""
 
 
+class BackendError(PipelineError):
+    """An operation the configured backend cannot do as asked (e.g. --dry-run of a local change)."""
+
+
 class CloudError(PipelineError):
     """A Google Cloud call cannot be made (credentials, project, quota...)."""
 

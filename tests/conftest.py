@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import os
+import sys
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from pipeline.core.tensorflow_setup import configure_tensorflow
+
+configure_tensorflow()  # what the `churn` entry point does before TensorFlow loads
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `tests.fakes` must import however pytest was started
+    sys.path.insert(0, str(ROOT))
 SAMPLE = ROOT / "data" / "sample" / "customer_churn.csv"
 
 

@@ -22,4 +22,4 @@ def backend_for(config: Config, dry_run: bool = False, server_args: Sequence[str
         return VertexBackend(config, dry_run=dry_run)
     from pipeline.backends.local import LocalBackend
 
-    return LocalBackend(config, server_args=server_args)
+    return LocalBackend(config, server_args=server_args, dry_run=dry_run)

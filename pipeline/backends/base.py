@@ -103,6 +103,10 @@ class Endpoint(Protocol):
 
     def predict(self, instances: list[dict[str, Any]]) -> list[Any]: ...
 
+    def serving(self) -> bool:
+        """True when the endpoint exists and serves a model."""
+        ...
+
 
 class Monitoring(Protocol):
     """Skew/drift monitoring of the endpoint and the traffic it logged."""
@@ -135,6 +139,15 @@ class Backend(Protocol):
     def monitoring(self) -> Monitoring: ...
 
     @property
+    def dry_run(self) -> bool:
+        """True when calls are recorded in `plans` instead of made."""
+        ...
+
+    @property
     def plans(self) -> list[Mapping[str, Any]]:
         """The API calls made (or, on a dry run, planned), as plan dicts, in order."""
+        ...
+
+    def checks(self) -> list[Any]:
+        """`churn doctor`'s checks of what this backend needs (pipeline.tools.doctor.CheckResult)."""
         ...

@@ -17,7 +17,7 @@ import pandas as pd
 from pipeline.backends.base import Deployment, LocalModel, ModelVersion, Outcome
 from pipeline.config import Config
 from pipeline.core import atomic
-from pipeline.errors import ServingError
+from pipeline.errors import BackendError, ServingError
 
 LOG_CHUNK_ROWS = 100_000
 MONITORING_JOB = "monitoring_job.json"
@@ -26,15 +26,17 @@ MONITORING_JOB = "monitoring_job.json"
 class LocalModelRegistry:
     """The interface's Registry over pipeline.registry.local_registry.LocalRegistry."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, dry_run: bool = False) -> None:
         from pipeline.registry.local_registry import LocalRegistry
 
         self.config = config
+        self.dry_run = dry_run
         self.store = LocalRegistry.from_config(config)
         self.name = self.store.name
 
     def upload(self, run_dir: Path, aliases: Sequence[str] = (),
                labels: Mapping[str, str] | None = None) -> ModelVersion:
+        refuse_dry_run(self.dry_run, "upload")
         merged = {**self.config.registry.labels, **(labels or {})}
         version = self.store.upload(Path(run_dir), list(aliases), merged)
         return self.resolve(f"{self.name}@{version}")
@@ -48,10 +50,12 @@ class LocalModelRegistry:
                 for number in self.store.versions()]
 
     def promote(self, version_id: str, alias: str) -> str | None:
+        refuse_dry_run(self.dry_run, "promote")
         previous = self.store.promote(_version_number(version_id), alias)
         return None if previous is None else str(previous)
 
     def rollback(self, alias: str = "champion") -> str:
+        refuse_dry_run(self.dry_run, "rollback")
         return str(self.store.rollback(alias))
 
     def fetch(self, ref: str) -> LocalModel:
@@ -67,6 +71,13 @@ class LocalModelRegistry:
             threshold=info.get("threshold"), test_metrics=dict(metrics),
             location=str(resolved.model_dir))
         return LocalModel(version, Path(resolved.source_dir))
+
+
+def refuse_dry_run(dry_run: bool, action: str) -> None:
+    """--dry-run plans Vertex AI calls; a local change has no plan to show, so it is not made."""
+    if dry_run:
+        raise BackendError(f"{action} --dry-run: the local backend has no API calls to plan; run it "
+                           "without --dry-run, or pass --config configs/vertex.yaml to plan the Vertex calls")
 
 
 def _version_number(version_id: str) -> int:
@@ -89,13 +100,15 @@ def _version_of(name: str, number: int, info: Mapping[str, Any], aliases: Mappin
 class LocalEndpoint:
     """`churn serve` in the background on serve.host:serve.port, recorded under artifacts/endpoints."""
 
-    def __init__(self, config: Config, server_args: Sequence[str] = ()) -> None:
+    def __init__(self, config: Config, server_args: Sequence[str] = (), dry_run: bool = False) -> None:
         self.config = config
         self.server_args = list(server_args)
+        self.dry_run = dry_run
 
     def deploy(self, ref: str, canary_percentage: int | None = None) -> Deployment:
         from pipeline.serving.local_endpoint import deploy_local
 
+        refuse_dry_run(self.dry_run, "deploy")
         if canary_percentage is not None:
             raise ServingError("--canary needs several models behind one endpoint, which the local "
                                "endpoint does not do (one server per endpoint): deploy without it, "
@@ -106,8 +119,12 @@ class LocalEndpoint:
                           traffic_split={str(record["pid"]): 100}, details=record)
 
     def undeploy(self) -> Outcome:
-        from pipeline.serving.local_endpoint import undeploy_local
+        from pipeline.serving.local_endpoint import read_record, undeploy_local
 
+        if self.dry_run:
+            record = read_record(self.config)
+            return Outcome(f"would stop local endpoint {record['endpoint']} (pid {record['pid']})" if record
+                           else "no local endpoint is running", record or {})
         stopped = undeploy_local(self.config)
         if not stopped:
             return Outcome("no local endpoint is running")
@@ -115,6 +132,11 @@ class LocalEndpoint:
 
     def cleanup(self) -> Outcome:
         return self.undeploy()
+
+    def serving(self) -> bool:
+        from pipeline.serving.local_endpoint import read_record
+
+        return read_record(self.config) is not None
 
     def predict(self, instances: list[dict[str, Any]]) -> list[Any]:
         import httpx
@@ -139,11 +161,13 @@ class LocalEndpoint:
 class LocalMonitoring:
     """Drift checks of logged traffic on this machine: `churn monitor --from-log` on a schedule."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, dry_run: bool = False) -> None:
         self.config = config
+        self.dry_run = dry_run
         self.job_path = config.paths.monitoring / MONITORING_JOB
 
     def setup(self) -> Outcome:
+        refuse_dry_run(self.dry_run, "monitoring setup")
         job = self._job()
         atomic.write_json(self.job_path, job)
         return Outcome(f"recorded the monitoring schedule in {self.job_path}; run it from cron with: "
@@ -164,6 +188,7 @@ class LocalMonitoring:
     def delete(self) -> Outcome:
         if not self.job_path.is_file():
             return Outcome("no monitoring schedule recorded: nothing to delete")
+        refuse_dry_run(self.dry_run, "monitoring delete")
         job = atomic.read_json(self.job_path)
         self.job_path.unlink()
         return Outcome(f"deleted the monitoring schedule {self.job_path} (remove its cron line too)", job)
@@ -201,9 +226,14 @@ class LocalBackend:
 
     kind = "local"
 
-    def __init__(self, config: Config, server_args: Sequence[str] = ()) -> None:
+    def __init__(self, config: Config, server_args: Sequence[str] = (), dry_run: bool = False) -> None:
         self.config = config
-        self.registry = LocalModelRegistry(config)
-        self.endpoint = LocalEndpoint(config, server_args)
-        self.monitoring = LocalMonitoring(config)
+        self.dry_run = dry_run
+        self.registry = LocalModelRegistry(config, dry_run)
+        self.endpoint = LocalEndpoint(config, server_args, dry_run)
+        self.monitoring = LocalMonitoring(config, dry_run)
         self.plans: list[Mapping[str, Any]] = []
+
+    def checks(self) -> list[Any]:
+        """Nothing beyond the machine checks every backend gets (files, disk, port)."""
+        return []

@@ -1,7 +1,8 @@
-"""The `churn` command line: parses arguments and calls step functions, nothing more.
+"""The `churn` command line: parses arguments and makes one call on a step or the backend.
 
-Each group of commands lives in its own module and registers itself on `app`.
-User mistakes (PipelineError) are printed as one line and exit with code 2.
+One module per command group, named after its commands (data, train, models, endpoints,
+serve, monitor, retrain, tools); pipeline.cli.app builds the app from them. User mistakes
+(PipelineError) are printed as one line and exit with code 2.
 """
 
 from __future__ import annotations
@@ -10,26 +11,17 @@ import logging
 import os
 import sys
 
-from pipeline.cli.common import app, console_err
-from pipeline.errors import PipelineError
-
-
-def _register_commands() -> None:
-    # Imported for their side effect of adding commands to `app`.
-    from pipeline.cli import steps  # noqa: F401
-    for optional in ("registry", "serving", "cloud", "monitoring", "docs"):
-        try:
-            __import__(f"pipeline.cli.{optional}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"pipeline.cli.{optional}":
-                raise
-
 
 def main() -> None:
     """Entry point of the `churn` console script and `python -m pipeline`."""
+    from pipeline.cli.app import app
+    from pipeline.cli.common import console_err
+    from pipeline.core.tensorflow_setup import configure_tensorflow
+    from pipeline.errors import PipelineError
+
+    configure_tensorflow()
     logging.basicConfig(level=os.environ.get("CHURN_LOG_LEVEL", "WARNING"),
                         format="%(levelname)s %(name)s: %(message)s")
-    _register_commands()
     try:
         app()
     except PipelineError as exc:

@@ -12,12 +12,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.backends.base import Backend, LocalModel
 from pipeline.config import Config
 from pipeline.core import atomic
+from pipeline.core.rundir import RunDir
 from pipeline.errors import MonitoringError, PipelineError
 from pipeline.monitoring.compare import DriftResult, compare, drift_between
 from pipeline.monitoring.stats import BaselineStats
-from pipeline.registry.local_registry import ResolvedModel, resolve_model
 from pipeline.training import schema
 
 CHUNK_ROWS = 100_000
@@ -56,10 +57,9 @@ def csv_chunks(path: Path) -> Iterator[pd.DataFrame]:
         raise MonitoringError(f"{path}: unreadable CSV ({exc.__class__.__name__}: {exc})") from None
 
 
-def log_chunks(config: Config, since: dt.datetime, until: dt.datetime | None) -> Iterator[pd.DataFrame]:
-    from pipeline.serving.predlog import iter_log_frames
-
-    return iter_log_frames(config.paths.prediction_log, since, until, CHUNK_ROWS)
+def log_chunks(backend: Backend, since: dt.datetime, until: dt.datetime | None) -> Iterator[pd.DataFrame]:
+    """Logged requests of the endpoint (local prediction log, or Vertex's BigQuery log)."""
+    return backend.monitoring.logged_requests(since, until)
 
 
 class ScoreCollector:
@@ -104,13 +104,14 @@ def skew_result(config: Config, baseline: BaselineStats, chunks: ScoreCollector,
                    current_scores=scores)
 
 
-def window_drift(config: Config, request: MonitorRequest, since: dt.datetime) -> dict[str, Any] | None:
+def window_drift(config: Config, backend: Backend, request: MonitorRequest, since: dt.datetime
+                 ) -> dict[str, Any] | None:
     """This window against the previous one of the same length, from the log."""
-    previous = [c for c in log_chunks(config, since - request.window, since)]
+    previous = [c for c in log_chunks(backend, since - request.window, since)]
     if not previous or sum(len(c) for c in previous) < config.monitor.min_rows:
         return {"status": "not_enough_data", "detail": "fewer than monitor.min_rows rows in the previous window"}
     monitor = config.monitor
-    current = log_chunks(config, since, None)
+    current = log_chunks(backend, since, None)
     return drift_between(pd.concat(previous, ignore_index=True), current, monitor.thresholds,
                          monitor.default_threshold, monitor.min_rows, bins=monitor.numeric_bins).to_dict()
 
@@ -134,53 +135,54 @@ def live_performance(labels_path: Path, scores: pd.Series, threshold: float) -> 
                             "expected_calibration_error": float(np.mean(np.abs(observed - predicted)))}}
 
 
-def run_monitor(config: Config, request: MonitorRequest) -> dict[str, Any]:
+def run_monitor(config: Config, backend: Backend, request: MonitorRequest) -> dict[str, Any]:
     """Compute, write DIR/drift.json and DIR/report.html, alert when drifted; return the report."""
-    chunks, since = _current(config, request)
-    resolved = resolve_model(config, request.model_ref)
-    baseline = BaselineStats.load(resolved.source_dir / "baseline_stats.json")
+    chunks, since = _current(backend, request)
+    resolved = backend.registry.fetch(request.model_ref)
+    baseline = RunDir(resolved.source_dir).baseline()
     if request.labels and not request.from_log:
         chunks = _scored(resolved, chunks)
     collector = ScoreCollector(chunks)
     skew = skew_result(config, baseline, collector, with_scores=request.from_log or bool(request.labels))
     report = _report(config, request, resolved, skew, since)
     if request.from_log and since is not None:
-        report["window_drift"] = window_drift(config, request, since)
+        report["window_drift"] = window_drift(config, backend, request, since)
     if request.labels:
-        threshold = atomic.read_json(resolved.source_dir / "metrics.json")["threshold"]
+        threshold = RunDir(resolved.source_dir).threshold()
         report["performance"] = live_performance(request.labels, collector.joined_scores(), threshold)
     return _write(config, request, report, baseline)
 
 
-def _current(config: Config, request: MonitorRequest) -> tuple[Iterator[pd.DataFrame], dt.datetime | None]:
+def _current(backend: Backend, request: MonitorRequest) -> tuple[Iterator[pd.DataFrame], dt.datetime | None]:
     if request.from_log == (request.current is not None):
         raise MonitoringError("choose exactly one source: --current PATH or --from-log [--since T]")
     if request.current is not None:
         return csv_chunks(request.current), None
     since = request.since or dt.datetime.now(dt.timezone.utc) - request.window
-    return log_chunks(config, since, None), since
+    return log_chunks(backend, since, None), since
 
 
-def _scored(model: ResolvedModel, chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+def _scored(model: LocalModel, chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     """Add the model's scores to CSV chunks (needed to judge live performance on labels)."""
-    from pipeline.training import data, export
+    from pipeline.training import data
+    from pipeline.training.scoring import offline_scorer
 
-    signature = export.load_signature(model.model_dir)
+    score = offline_scorer(model.model_dir)
     for index, chunk in enumerate(chunks):
         try:
             valid = data.validate_frame(chunk, "current data", first_line=2 + index * CHUNK_ROWS)
         except PipelineError as exc:
             raise MonitoringError(f"cannot score rows for --labels: {exc}") from None
         chunk = chunk.copy()
-        chunk[SCORE_COLUMN] = export.signature_predict(signature, data.features_of(valid))
+        chunk[SCORE_COLUMN] = score(valid)
         yield chunk
 
 
-def _report(config: Config, request: MonitorRequest, model: ResolvedModel, skew: DriftResult,
+def _report(config: Config, request: MonitorRequest, model: LocalModel, skew: DriftResult,
             since: dt.datetime | None) -> dict[str, Any]:
     source = f"prediction log since {since.isoformat()}" if since else str(request.current)
     return {"generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "model": request.model_ref, "model_version": model.version_id, "source": source,
+            "model": request.model_ref, "model_version": model.version.version_id, "source": source,
             "mode": "skew", **skew.to_dict()}
 
 

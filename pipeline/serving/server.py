@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.config import Config
+from pipeline.core.tensorflow_setup import configure_tensorflow
 from pipeline.errors import ServingError
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ def serve(config: Config, options: ServeOptions, announce: Callable[[str], None]
     from pipeline.serving.predlog import PredictionLog
     from pipeline.serving.scorer import load_scorer
 
+    configure_tensorflow()  # before the scorer may load TensorFlow
     token = auth_token(config)
     check_exposure(options.host, token, options.allow_unauthenticated, config.serve.auth_token_env)
     sock = bind_socket(options.host, options.port)

@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from pipeline.core.tensorflow_setup import SETTINGS
 from pipeline.errors import PipelineError
-from pipeline.training import data, export
+from pipeline.training import data
 from pipeline.training.runs import check_run_dir, run_config
+from pipeline.training.scoring import saved_model_scores
 
 TOLERANCE = 1e-5
 SIDE_SCRIPT = Path(__file__).with_name("compat_side.py")
@@ -25,13 +28,13 @@ class CompatError(PipelineError):
     """The side environment is missing or the exported model disagrees there."""
 
 
-def test_split_features(run_dir: Path, data_path: Path | None) -> dict[str, np.ndarray]:
-    """The run's test split, as raw feature arrays."""
+def test_split(run_dir: Path, data_path: Path | None) -> pd.DataFrame:
+    """The run's test split, validated."""
     from pipeline.training.train import prepare_frames
 
     config = run_config(run_dir)
     frame = data.load_dataset(Path(data_path or config.data.path), config.data)
-    return data.features_of(prepare_frames(frame, config).test)
+    return prepare_frames(frame, config).test
 
 
 def check_compat(run_dir: Path, side_python: Path, data_path: Path | None = None) -> dict[str, Any]:
@@ -39,9 +42,9 @@ def check_compat(run_dir: Path, side_python: Path, data_path: Path | None = None
     run_dir = check_run_dir(run_dir)
     if not Path(side_python).exists():
         raise CompatError(f"{side_python}: side environment missing (run `make compat` to build it)")
-    features = test_split_features(run_dir, data_path)
-    ours = export.signature_predict(export.load_signature(run_dir / "model"), features)
-    theirs, version = _side_scores(run_dir / "model", features, Path(side_python))
+    test = test_split(run_dir, data_path)
+    ours = saved_model_scores(run_dir / "model", test)
+    theirs, version = _side_scores(run_dir / "model", data.features_of(test), Path(side_python))
     diff = float(np.max(np.abs(ours - theirs))) if len(ours) else 0.0
     result = {"rows": int(len(ours)), "side_tensorflow": version, "max_abs_diff": diff,
               "tolerance": TOLERANCE, "ok": diff < TOLERANCE}
@@ -54,7 +57,7 @@ def _side_scores(model_dir: Path, features: dict[str, np.ndarray], side_python: 
     with tempfile.TemporaryDirectory() as tmp:
         inputs, outputs = Path(tmp) / "in.json", Path(tmp) / "out.json"
         inputs.write_text(json.dumps({name: values.tolist() for name, values in features.items()}))
-        env = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0", "PATH": "/usr/bin:/bin"}
+        env = {**SETTINGS, "PATH": "/usr/bin:/bin"}
         done = subprocess.run([str(side_python), str(SIDE_SCRIPT), str(model_dir), str(inputs), str(outputs)],
                               capture_output=True, text=True, env=env, timeout=600)
         if done.returncode != 0:

@@ -20,11 +20,19 @@ def file_sha256(path: Path, block: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def data_fingerprint(path: Path, frame: pd.DataFrame) -> dict[str, Any]:
-    """Row count, file hash, label rate and a per-column summary of a validated frame."""
+def frame_sha256(frame: pd.DataFrame) -> str:
+    """Hex SHA-256 of a frame's values (rows in order), for rows that came from no one file."""
+    return hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
+
+
+def data_fingerprint(source: Path | str, frame: pd.DataFrame) -> dict[str, Any]:
+    """Row count, hash (of the file, or of the rows when they were assembled in memory), label
+    rate and a per-column summary of a validated frame."""
+    is_file = Path(source).is_file()
     return {
-        "path": str(path),
-        "sha256": file_sha256(path),
+        "path": str(source),
+        "sha256": file_sha256(Path(source)) if is_file else frame_sha256(frame),
+        "hash_of": "file" if is_file else "rows",
         "rows": int(len(frame)),
         "churn_rate": float(frame[schema.LABEL_COLUMN].mean()) if schema.LABEL_COLUMN in frame else None,
         "columns": {name: _column_summary(frame[name]) for name in schema.FEATURES},

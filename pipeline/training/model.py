@@ -8,15 +8,11 @@ and its SavedModel take raw feature values and need no pickle beside them.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from sklearn.preprocessing import StandardScaler
 
 from pipeline.config import TrainConfig  # noqa: E402
 from pipeline.training import schema  # noqa: E402

@@ -1,114 +1,85 @@
 """Retrain: a challenger trained on old plus newly labelled data, compared with the champion
-on the same recent labelled holdout, promoted only when it is clearly better."""
+on the same recent labelled holdout, promoted only when it is clearly better, and rolled out
+to the endpoint when one is serving. Every registry and endpoint call goes to the backend, so
+the same step runs locally and on Vertex AI."""
 
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pipeline.config import Config, RetrainConfig
+from pipeline.backends.base import Backend, LocalModel
+from pipeline.config import Config
 from pipeline.core import atomic
+from pipeline.core.records import RetrainDecision
 from pipeline.errors import DataError
-from pipeline.registry.local_registry import LocalRegistry, ResolvedModel, resolve_model
-from pipeline.training import data, export, schema
-from pipeline.training.evaluate import classification_metrics
+from pipeline.training import data, schema
+from pipeline.training.gate import gate
+from pipeline.training.scoring import holdout_metrics
 
-LOWER_IS_BETTER = {"log_loss", "brier"}
+MIN_HOLDOUT_ROWS = 20
 
 
 @dataclass(frozen=True)
 class TrainingWindow:
     """Rows the challenger trains on and the recent rows both models are judged on."""
 
-    training_csv: Path
+    training: pd.DataFrame
     holdout: pd.DataFrame
+    source: str
 
 
-def build_window(config: Config, new_data: Path | None, workdir: Path) -> TrainingWindow:
-    """Old data + newly labelled data (minus a recent holdout) as one training CSV."""
+def build_window(config: Config, new_data: Path | None) -> TrainingWindow:
+    """Old data + newly labelled data (minus a recent holdout), validated once, in memory."""
+    old = data.load_dataset(config.data.path, config.data)
     if new_data is None:
         # No new labels: judge on the article's test split of the configured data.
-        frame = data.load_dataset(config.data.path, config.data)
-        return TrainingWindow(Path(config.data.path), data.split_dataset(frame, config.split).test)
-    old = pd.read_csv(config.data.path, dtype=str, keep_default_na=False)
-    fresh = pd.read_csv(new_data, dtype=str, keep_default_na=False)
-    data.load_dataset(new_data, config.data)  # validate before anything is trained
+        return TrainingWindow(old, data.split_dataset(old, config.split).test, str(config.data.path))
+    fresh = data.load_dataset(new_data, config.data)
     cut = int(len(fresh) * (1 - config.retrain.holdout_fraction))
-    if cut < 1 or len(fresh) - cut < 20:
+    if cut < 1 or len(fresh) - cut < MIN_HOLDOUT_ROWS:
         raise DataError(f"{new_data}: {len(fresh)} labelled rows are too few to keep a holdout of "
-                        f"{config.retrain.holdout_fraction:.0%} (need at least 20 holdout rows)")
-    recent = fresh.iloc[cut:]
+                        f"{config.retrain.holdout_fraction:.0%} (need at least {MIN_HOLDOUT_ROWS} holdout rows)")
     combined = pd.concat([old, fresh.iloc[:cut]], ignore_index=True)
-    combined = combined.drop_duplicates(subset=[schema.ID_COLUMN], keep="last")
-    path = workdir / "training_window.csv"
-    atomic.write_text(path, combined.to_csv(index=False))
-    holdout_path = workdir / "holdout.csv"
-    atomic.write_text(holdout_path, recent.to_csv(index=False))
-    return TrainingWindow(path, data.load_dataset(holdout_path, config.data))
+    combined = combined.drop_duplicates(subset=[schema.ID_COLUMN], keep="last").reset_index(drop=True)
+    return TrainingWindow(combined, fresh.iloc[cut:].reset_index(drop=True),
+                          f"{config.data.path} + first {cut} rows of {new_data}")
 
 
-def holdout_metrics(model: ResolvedModel, holdout: pd.DataFrame) -> dict[str, float]:
-    """A model's metrics on the holdout, at its own stored threshold."""
-    threshold = atomic.read_json(model.source_dir / "metrics.json")["threshold"]
-    scores = export.signature_predict(export.load_signature(model.model_dir), data.features_of(holdout))
-    return classification_metrics(data.labels_of(holdout), scores, threshold)
-
-
-def gate(champion: dict[str, float], challenger: dict[str, float], rules: RetrainConfig) -> tuple[bool, str]:
-    """Promote only if ROC-AUC improves by the margin and no guarded metric regresses."""
-    gain = challenger["roc_auc"] - champion["roc_auc"]
-    if gain < rules.min_auc_gain:
-        return False, f"ROC-AUC gain {gain:+.4f} is below the required {rules.min_auc_gain:+.4f}"
-    for metric in rules.guarded_metrics:
-        worse = (challenger[metric] - champion[metric]) if metric in LOWER_IS_BETTER \
-            else (champion[metric] - challenger[metric])
-        if worse > rules.tolerance:
-            return False, f"{metric} regresses by {worse:.4f} (tolerance {rules.tolerance:.4f})"
-    return True, f"ROC-AUC gain {gain:+.4f} meets the margin and no guarded metric regresses"
-
-
-def retrain(config: Config, new_data: Path | None = None) -> dict[str, Any]:
-    """Train a challenger, gate it against the champion and write the decision record."""
-    registry = LocalRegistry.from_config(config)
-    champion = resolve_model(config, f"{registry.name}@champion")
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    workdir = config.paths.artifacts / "retrain" / stamp
-    workdir.mkdir(parents=True, exist_ok=True)
-    try:
-        decision = _challenge(config, registry, champion, new_data, workdir)
-    except BaseException:
-        shutil.rmtree(workdir, ignore_errors=True)  # no half-written retrain record
-        raise
-    decision["decided_at"] = stamp
-    atomic.write_json(workdir / "decision.json", decision)
-    decision["record"] = str(workdir / "decision.json")
-    return decision
-
-
-def _challenge(config: Config, registry: LocalRegistry, champion: ResolvedModel, new_data: Path | None,
-               workdir: Path) -> dict[str, Any]:
+def retrain(config: Config, backend: Backend, new_data: Path | None = None) -> tuple[RetrainDecision, Path]:
+    """Train a challenger, gate it against the champion, write the decision record, roll out."""
     from pipeline.training.train import train_run
 
-    window = build_window(config, new_data, workdir)
-    run_dir = train_run(config, window.training_csv)
-    version = registry.upload(run_dir, aliases=["challenger"], labels=dict(config.registry.labels))
-    challenger = registry.resolve(str(version))
+    champion = backend.registry.fetch(f"{backend.registry.name}@champion")
+    window = build_window(config, new_data)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    run_dir = train_run(config, frame=window.training, source=window.source)
+    version = backend.registry.upload(run_dir, aliases=["challenger"])
+    challenger = LocalModel(version, run_dir)
     scores = {"champion": holdout_metrics(champion, window.holdout),
               "challenger": holdout_metrics(challenger, window.holdout)}
     promote, reason = gate(scores["champion"], scores["challenger"], config.retrain)
     if promote:
-        registry.promote(version, "champion")
-    return {
-        "promoted": promote, "reason": reason,
-        "champion_version": int(champion.version_id), "challenger_version": version,
-        "challenger_run": str(run_dir), "holdout_rows": int(len(window.holdout)),
-        "holdout_churn_rate": float(np.mean(data.labels_of(window.holdout))),
-        "metrics": scores, "rules": config.retrain.model_dump(),
-        "champion_now": registry.aliases()["champion"],
-    }
+        backend.registry.promote(version.version_id, "champion")
+        _roll_out(config, backend)
+    decision = RetrainDecision(
+        promoted=promote, reason=reason, champion_version=champion.version.version_id,
+        challenger_version=version.version_id, challenger_run=str(run_dir),
+        holdout_rows=int(len(window.holdout)),
+        holdout_churn_rate=float(np.mean(data.labels_of(window.holdout))),
+        metrics=scores, rules=config.retrain.model_dump(),
+        champion_now=backend.registry.resolve(f"{backend.registry.name}@champion").version_id,
+        decided_at=stamp)
+    record = config.paths.artifacts / "retrain" / stamp / "decision.json"
+    atomic.write_json(record, decision.to_dict())
+    return decision, record
+
+
+def _roll_out(config: Config, backend: Backend) -> None:
+    """Serve the new champion where an endpoint is serving (canary first when configured)."""
+    if config.retrain.rollout and backend.endpoint.serving():
+        backend.endpoint.deploy(f"{backend.registry.name}@champion", config.retrain.canary_percentage or None)

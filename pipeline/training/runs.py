@@ -5,51 +5,36 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pipeline.config import Config, config_as_dict
 from pipeline.core import atomic
-from pipeline.errors import ConfigError, RunDirError
+from pipeline.core.rundir import RunDir
+from pipeline.errors import RunDirError
 from pipeline.training import data
 from pipeline.training.fingerprint import data_fingerprint
-
-REQUIRED = ("config.yaml", "metrics.json", "model")
 
 
 def check_run_dir(run_dir: Path) -> Path:
     """A complete run directory, or a RunDirError that says what is missing."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise RunDirError(f"{run_dir}: run directory not found (train one with `churn train`)")
-    missing = [name for name in REQUIRED if not (run_dir / name).exists()]
-    if missing:
-        raise RunDirError(f"{run_dir}: not a complete run directory (missing {', '.join(missing)})")
-    return run_dir
+    return RunDir.open(run_dir).path
 
 
 def run_config(run_dir: Path) -> Config:
     """The configuration a run was trained with."""
-    path = Path(run_dir) / "config.yaml"
-    try:
-        return Config.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except (OSError, yaml.YAMLError, ValueError) as exc:
-        raise ConfigError(f"{path}: unreadable run configuration ({exc.__class__.__name__})") from None
+    return RunDir(Path(run_dir)).config()
 
 
-def load_models(run_dir: Path) -> tuple[Any, dict[str, Any]]:
-    """The Keras model and fitted baselines saved by `churn train`."""
+def load_baselines(run_dir: Path) -> dict[str, Any]:
+    """The fitted baselines saved by `churn train`."""
     import joblib
-    import keras
 
     from pipeline.training.baselines import BASELINE_NAMES
 
     run_dir = Path(run_dir)
-    paths = [run_dir / "model.keras"] + [run_dir / "baselines" / f"{n}.joblib" for n in BASELINE_NAMES]
+    paths = [run_dir / "baselines" / f"{n}.joblib" for n in BASELINE_NAMES]
     missing = [str(p.relative_to(run_dir)) for p in paths if not p.is_file()]
     if missing:
         raise RunDirError(f"{run_dir}: cannot re-evaluate, missing {', '.join(missing)}")
-    fitted = {name: joblib.load(path) for name, path in zip(BASELINE_NAMES, paths[1:], strict=True)}
-    return keras.models.load_model(paths[0]), fitted
+    return {name: joblib.load(path) for name, path in zip(BASELINE_NAMES, paths, strict=True)}
 
 
 def evaluate_run(run_dir: Path, data_path: Path | None = None) -> dict[str, Any]:
@@ -61,10 +46,12 @@ def evaluate_run(run_dir: Path, data_path: Path | None = None) -> dict[str, Any]
     data_path = Path(data_path or config.data.path)
     frame = data.load_dataset(data_path, config.data)
     frames = prepare_frames(frame, config)
-    model, fitted = load_models(run_dir)
+    from pipeline.training.scoring import offline_scorer
+
+    fitted = load_baselines(run_dir)
     history = atomic.read_json(run_dir / "history.json") if (run_dir / "history.json").exists() else {}
     context = {"run_id": run_dir.name, "created_at": "re-evaluated", "history": history,
                "config": config_as_dict(config),
                "fingerprint": data_fingerprint(data_path, frame),
                "interval_confidence": config.evaluate.interval_confidence}
-    return evaluate_models(run_dir, model, fitted, frames, config, context)
+    return evaluate_models(run_dir, offline_scorer(run_dir / "model"), fitted, frames, config, context)

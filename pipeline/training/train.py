@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,9 @@ from pipeline.core import atomic, progress
 from pipeline.training import baselines, data, evaluate, export
 from pipeline.training.fingerprint import data_fingerprint
 from pipeline.training.model import build_model, fit_scaler, model_inputs
+from pipeline.training.scoring import offline_scorer
+
+KerasScore = Callable[[pd.DataFrame], np.ndarray]  # the network's churn probabilities for validated rows
 
 
 @dataclass(frozen=True)
@@ -81,49 +85,50 @@ def batches(frame: pd.DataFrame, batch_size: int, shuffle_seed: int | None = Non
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def keras_scores(model: keras.Model, frame: pd.DataFrame) -> np.ndarray:
-    """Churn probabilities of the in-memory Keras model."""
-    return model.predict(model_inputs(data.features_of(frame)), batch_size=4096, verbose=0).reshape(-1)
-
-
-def score_all(model: keras.Model, fitted: dict[str, Any], frame: pd.DataFrame) -> evaluate.Scores:
-    """Scores of all three models on the same rows."""
-    by_model = {"keras": keras_scores(model, frame)}
+def score_all(keras_score: KerasScore, fitted: dict[str, Any], frame: pd.DataFrame) -> evaluate.Scores:
+    """Scores of all three models on the same rows; the network's through its SavedModel."""
+    by_model = {"keras": keras_score(frame)}
     by_model.update({name: baselines.baseline_scores(m, frame) for name, m in fitted.items()})
     return evaluate.Scores(labels=data.labels_of(frame), by_model=by_model)
 
 
-def train_run(config: Config, data_path: Path | None = None, run_dir: Path | None = None) -> Path:
-    """Load, validate, split, fit, evaluate and export; return the finished run directory."""
+def train_run(config: Config, data_path: Path | None = None, run_dir: Path | None = None,
+              frame: pd.DataFrame | None = None, source: str | None = None) -> Path:
+    """Load, validate, split, fit, evaluate and export; return the finished run directory.
+    A caller that already holds validated rows passes them as `frame` (and says where they
+    came from in `source`) instead of a path to read again."""
     data_path = Path(data_path or config.data.path)
     final = Path(run_dir) if run_dir else new_run_dir(config)
     with progress.make_progress() as bar:
         with progress.stage(bar, "Loading and validating data"):
-            frame = data.load_dataset(data_path, config.data)
+            if frame is None:
+                frame = data.load_dataset(data_path, config.data)
             frames = prepare_frames(frame, config)
         with atomic.staged_directory(final) as staging:
-            context = write_inputs(staging, config, data_path, frame, final.name)
+            context = write_inputs(staging, config, source or data_path, frame, final.name)
             seed_everything(config.train.seed)
             log_dir = staging / "tensorboard" if config.train.tensorboard else None
             model, history = fit_keras(frames, config, log_dir, bar)
             with progress.stage(bar, "Training baselines"):
                 fitted = baselines.fit_baselines(frames.fit, data.labels_of(frames.fit), config.train.seed)
             save_models(staging, model, fitted, history)
-            with progress.stage(bar, "Evaluating on the test split"):
-                evaluate_models(staging, model, fitted, frames, config, {**context, "history": history})
-                write_baseline_stats(staging, model, frames, config)
             with progress.stage(bar, "Exporting SavedModel"):
                 export.export_saved_model(model, staging / "model")
+            with progress.stage(bar, "Evaluating on the test split"):
+                score = offline_scorer(staging / "model")
+                evaluate_models(staging, score, fitted, frames, config, {**context, "history": history})
+                write_baseline_stats(staging, score, frames, config)
                 atomic.write_json(staging / "model_card.json", export.model_card(staging, context))
     return final
 
 
-def write_inputs(run_dir: Path, config: Config, data_path: Path, frame: pd.DataFrame, run_id: str) -> dict[str, Any]:
+def write_inputs(run_dir: Path, config: Config, source: Path | str, frame: pd.DataFrame, run_id: str
+                 ) -> dict[str, Any]:
     """config.yaml and data_fingerprint.json; returns the report context."""
     settings = config_as_dict(config)
-    settings["data"]["path"] = str(data_path)
+    settings["data"]["path"] = str(source)
     atomic.write_text(run_dir / "config.yaml", yaml.safe_dump(settings, sort_keys=False))
-    fingerprint = data_fingerprint(data_path, frame)
+    fingerprint = data_fingerprint(source, frame)
     atomic.write_json(run_dir / "data_fingerprint.json", fingerprint)
     return {"run_id": run_id, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "config": settings, "fingerprint": fingerprint,
@@ -139,20 +144,20 @@ def save_models(run_dir: Path, model: keras.Model, fitted: dict[str, Any], histo
     atomic.write_json(run_dir / "history.json", history)
 
 
-def evaluate_models(run_dir: Path, model: keras.Model, fitted: dict[str, Any], frames: Frames,
+def evaluate_models(run_dir: Path, keras_score: KerasScore, fitted: dict[str, Any], frames: Frames,
                     config: Config, context: dict[str, Any]) -> dict[str, Any]:
     """Metrics, intervals, plots and report for one run."""
-    test = score_all(model, fitted, frames.test)
-    validation = score_all(model, fitted, frames.validation)
+    test = score_all(keras_score, fitted, frames.test)
+    validation = score_all(keras_score, fitted, frames.validation)
     return evaluate.write_evaluation(run_dir, test, validation, config.evaluate, {**context, "rows": frames.rows})
 
 
-def write_baseline_stats(run_dir: Path, model: keras.Model, frames: Frames, config: Config) -> Path:
+def write_baseline_stats(run_dir: Path, keras_score: KerasScore, frames: Frames, config: Config) -> Path:
     """Training-split statistics that skew and drift monitoring compare against."""
     from pipeline.monitoring.stats import compute_baseline
 
     training = pd.concat([frames.fit, frames.validation], ignore_index=True)
-    baseline = compute_baseline(training, keras_scores(model, training), config.monitor.numeric_bins)
+    baseline = compute_baseline(training, keras_score(training), config.monitor.numeric_bins)
     path = run_dir / "baseline_stats.json"
     baseline.save(path)
     return path

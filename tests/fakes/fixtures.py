@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+import yaml
 
 from pipeline.config import Config
 from pipeline.training import schema
@@ -90,9 +92,32 @@ def make_run_dir(root: Path, run_id: str = "20250101-120000-abc123") -> Path:
     (run / "model" / "fingerprint.pb").write_bytes(b"fingerprint")
     (run / "model" / "variables" / "variables.index").write_bytes(b"index")
     (run / "model" / "variables" / "variables.data-00000-of-00001").write_bytes(b"\0" * 2048)
-    (run / "metrics.json").write_text(json.dumps({"test.keras.roc_auc": 0.8431}))
-    (run / "model_card.json").write_text("{}")
+    write_run_files(run)
     return run
+
+
+def write_run_files(run: Path, roc_auc: float = 0.8431) -> None:
+    """The run files every reader needs, in the shapes training writes them."""
+    from pipeline.config import config_as_dict
+    from pipeline.core.records import Metrics
+    from pipeline.core.rundir import RunDir
+    from pipeline.monitoring.stats import compute_baseline
+    from pipeline.tools.synth import generate_customers
+    from pipeline.training.data import validate_frame
+    from pipeline.training.evaluate import METRIC_NAMES, MODEL_NAMES
+    from pipeline.training.intervals import fit_intervals
+
+    files = RunDir(run)
+    metrics = {name: dict.fromkeys(METRIC_NAMES, 0.5) for name in MODEL_NAMES}
+    metrics["keras"]["roc_auc"] = roc_auc
+    document = Metrics(test=metrics, threshold=0.42, rows=200).to_dict()
+    files.metrics_file.write_text(json.dumps(document))
+    files.config_file.write_text(yaml.safe_dump(config_as_dict(Config())))
+    frame = validate_frame(generate_customers(200, seed=3).astype(str), "fake run data")
+    scores = np.linspace(0.01, 0.99, len(frame))
+    files.intervals_file.write_text(json.dumps(fit_intervals(scores, frame["Churn"].to_numpy(), 4, 0.9)))
+    compute_baseline(frame, scores).save(files.baseline_stats_file)
+    files.model_card_file.write_text(json.dumps({"name": "churn", "metrics": document["test"]}))
 
 
 @pytest.fixture

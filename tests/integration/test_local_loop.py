@@ -9,10 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.backends import backend_for
 from pipeline.monitoring.monitor import MonitorRequest, run_monitor
 from pipeline.registry.local_registry import LocalRegistry
 from pipeline.serving.local_endpoint import deploy_local, read_record, undeploy_local
 from pipeline.tools.simulate import simulate
+
+
+def monitor(config, model_ref: str, **request) -> dict:
+    """run_monitor on the config's backend."""
+    return run_monitor(config, backend_for(config), MonitorRequest(model_ref, **request))
+
 
 
 def free_port() -> int:
@@ -40,8 +47,8 @@ def test_deploy_simulate_monitor_undeploy(trained_run: Path, loop_config) -> Non
         result = simulate(record["url"], loop_config.serve.endpoint, ["contract", "fiber"], 400,
                           loop_config.paths.artifacts / "simulations")
         assert result.sent == 400 and result.failed == 0
-        report = run_monitor(loop_config, MonitorRequest("churn@champion", from_log=True, since=started,
-                                                         labels=result.labels_csv))
+        report = monitor(loop_config, "churn@champion", from_log=True, since=started,
+                                                         labels=result.labels_csv)
         with urllib.request.urlopen(record["url"] + "/metrics", timeout=10) as answer:
             exposed = answer.read().decode()
     finally:

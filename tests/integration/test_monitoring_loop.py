@@ -12,15 +12,19 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import _register_commands
-from pipeline.cli.common import app
+from pipeline.backends import backend_for
+from pipeline.cli.app import app
 from pipeline.config import RetrainConfig
 from pipeline.errors import MonitoringError
 from pipeline.monitoring.monitor import MonitorRequest, parse_window, run_monitor
 from pipeline.training.retrain import gate
 
-_register_commands()
 runner = CliRunner()
+
+def monitor(config, model_ref: str, **request) -> dict:
+    """run_monitor on the config's backend."""
+    return run_monitor(config, backend_for(config), MonitorRequest(model_ref, **request))
+
 
 
 @pytest.fixture()
@@ -83,7 +87,7 @@ def test_drift_json_contract_and_alerts(trained_run: Path, shifted_csv: Path, sm
     config.monitor.webhook_url = webhook
     config.monitor.smtp_host, config.monitor.smtp_port = "127.0.0.1", port
     config.monitor.alert_emails = ["ml-team@example.com"]
-    report = run_monitor(config, MonitorRequest(str(trained_run), current=shifted_csv, out=tmp_path / "mon"))
+    report = monitor(config, str(trained_run), current=shifted_csv, out=tmp_path / "mon")
     drift = json.loads((tmp_path / "mon" / "drift.json").read_text())
     assert drift["features"]["Contract"]["drifted"] is True
     assert drift["features"]["gender"]["drifted"] is False
@@ -98,7 +102,7 @@ def test_drift_json_contract_and_alerts(trained_run: Path, shifted_csv: Path, sm
 
 
 def test_no_drift_on_training_like_data(trained_run: Path, small_csv: Path, small_config, tmp_path: Path) -> None:
-    report = run_monitor(small_config, MonitorRequest(str(trained_run), current=small_csv, out=tmp_path / "m"))
+    report = monitor(small_config, str(trained_run), current=small_csv, out=tmp_path / "m")
     assert report["drifted_features"] == []
     assert not (tmp_path / "m" / "alert.json").exists()
 
@@ -106,8 +110,8 @@ def test_no_drift_on_training_like_data(trained_run: Path, small_csv: Path, smal
 def test_live_performance_with_labels(trained_run: Path, small_csv: Path, small_config, tmp_path: Path) -> None:
     labels = tmp_path / "labels.csv"
     pd.read_csv(small_csv, dtype=str)[["customerID", "Churn"]].to_csv(labels, index=False)
-    report = run_monitor(small_config, MonitorRequest(str(trained_run), current=small_csv, labels=labels,
-                                                      out=tmp_path / "m"))
+    report = monitor(small_config, str(trained_run), current=small_csv, labels=labels,
+                                                      out=tmp_path / "m")
     assert report["performance"]["status"] == "ok"
     assert report["performance"]["rows"] == 1200
     assert 0.6 < report["performance"]["metrics"]["roc_auc"] <= 1
@@ -117,7 +121,7 @@ def test_live_performance_with_labels(trained_run: Path, small_csv: Path, small_
 def test_not_enough_rows_is_explicit(trained_run: Path, small_csv: Path, small_config, tmp_path: Path) -> None:
     few = tmp_path / "few.csv"
     pd.read_csv(small_csv, dtype=str).head(5).to_csv(few, index=False)
-    report = run_monitor(small_config, MonitorRequest(str(trained_run), current=few, out=tmp_path / "m"))
+    report = monitor(small_config, str(trained_run), current=few, out=tmp_path / "m")
     assert report["status"] == "not_enough_data"
     assert all(f["value"] is None and f["drifted"] is False for f in report["features"].values())
 
@@ -126,7 +130,7 @@ def test_missing_feature_is_a_clear_error(trained_run: Path, small_csv: Path, sm
     broken = tmp_path / "broken.csv"
     pd.read_csv(small_csv, dtype=str).drop(columns=["tenure"]).to_csv(broken, index=False)
     with pytest.raises(MonitoringError, match="tenure"):
-        run_monitor(small_config, MonitorRequest(str(trained_run), current=broken, out=tmp_path / "m"))
+        monitor(small_config, str(trained_run), current=broken, out=tmp_path / "m")
     assert not (tmp_path / "m").exists()
 
 

@@ -10,15 +10,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import _register_commands
-from pipeline.cli.common import app
+from pipeline.cli.app import app
 from pipeline.errors import DataError, PipelineError
 from pipeline.serving import predlog
 from pipeline.serving.instances import EXAMPLE_INSTANCE, validate_payload
 from pipeline.serving.scorer import Scores
 from pipeline.training import data, export
 
-_register_commands()
 runner = CliRunner()
 
 

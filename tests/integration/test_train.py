@@ -9,14 +9,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import _register_commands
-from pipeline.cli.common import app
+from pipeline.cli.app import app
 from pipeline.training import data, export
 from pipeline.training.evaluate import METRIC_NAMES, MODEL_NAMES
-from pipeline.training.runs import load_models
-from pipeline.training.train import keras_scores, prepare_frames, train_run
+from pipeline.training.model import model_inputs
+from pipeline.training.train import prepare_frames, train_run
 
-_register_commands()
 runner = CliRunner()
 
 
@@ -51,10 +49,12 @@ def test_model_card(trained_run: Path) -> None:
 
 def test_saved_model_matches_keras(trained_run: Path, small_csv: Path, small_config) -> None:
     frames = prepare_frames(data.load_dataset(small_csv), small_config)
-    model, _ = load_models(trained_run)
+    import keras
+
+    model = keras.models.load_model(trained_run / "model.keras")
     signature = export.load_signature(trained_run / "model")
     exported = export.signature_predict(signature, data.features_of(frames.test))
-    in_memory = keras_scores(model, frames.test)
+    in_memory = model.predict(model_inputs(data.features_of(frames.test)), verbose=0).reshape(-1)
     assert exported.shape == in_memory.shape == (len(frames.test),)
     assert np.max(np.abs(exported - in_memory)) < 1e-5
 

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import pipeline.cli.cloud  # noqa: F401  (registers the commands on `app`)
 from pipeline.backends.vertex import (
     cleanup_vertex,
     deploy_to_vertex,
@@ -19,7 +18,7 @@ from pipeline.backends.vertex import (
     undeploy_from_vertex,
     upload_run_to_vertex,
 )
-from pipeline.cli.common import app
+from pipeline.cli.app import app
 from pipeline.config import Config, load_config
 from pipeline.errors import CloudError
 

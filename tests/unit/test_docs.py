@@ -152,10 +152,8 @@ def test_no_runnable_blocks() -> None:
 # ---- command line -----------------------------------------------------------------------
 
 def invoke(*args: str) -> Any:
-    import pipeline.cli
-    from pipeline.cli.common import app
+    from pipeline.cli.app import app
 
-    pipeline.cli._register_commands()
     return CliRunner().invoke(app, list(args))
 
 

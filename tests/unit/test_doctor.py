@@ -302,10 +302,8 @@ def test_within_gives_up_on_a_stuck_call() -> None:
 # ---- command line -----------------------------------------------------------------------
 
 def invoke(*args: str) -> Any:
-    import pipeline.cli
-    from pipeline.cli.common import app
+    from pipeline.cli.app import app
 
-    pipeline.cli._register_commands()
     return CliRunner().invoke(app, list(args))
 
 

@@ -12,16 +12,14 @@ from pipeline.config import load_config
 from pipeline.errors import ModelRefError, RegistryError, RunDirError
 from pipeline.registry import local_registry as registry_module
 from pipeline.registry.local_registry import LocalRegistry, resolve_model
+from tests.fakes.fixtures import write_run_files
 
 
 def fake_run(root: Path, name: str = "run", auc: float = 0.8) -> Path:
     run = root / name
     (run / "model").mkdir(parents=True)
     (run / "model" / "saved_model.pb").write_bytes(b"pb" * 1000)
-    (run / "config.yaml").write_text("backend: local\n")
-    metrics = {"threshold": 0.4, "test": {"keras": {"roc_auc": auc, "f1": 0.6}}}
-    (run / "metrics.json").write_text(json.dumps(metrics))
-    (run / "baseline_stats.json").write_text("{}")
+    write_run_files(run, roc_auc=auc)
     return run
 
 
@@ -44,7 +42,7 @@ def test_versions_are_copies(reg: LocalRegistry, tmp_path: Path) -> None:
     run = fake_run(tmp_path)
     reg.upload(run)
     (run / "metrics.json").write_text("changed")
-    assert json.loads((reg.versions_dir / "1" / "metrics.json").read_text())["threshold"] == 0.4
+    assert json.loads((reg.versions_dir / "1" / "metrics.json").read_text())["threshold"] == 0.42
 
 
 def _upload(args: tuple[str, str]) -> int:

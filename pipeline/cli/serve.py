@@ -7,19 +7,14 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli.common import ConfigOpt, SetOpt, app, console, console_err, load
+from pipeline.cli.common import ConfigOpt, ModelOpt, SetOpt, console, console_err, load
 
 logs_app = typer.Typer(help="The prediction log (every answered instance, SQLite).", no_args_is_help=True)
-app.add_typer(logs_app, name="logs")
-
-ModelOpt = Annotated[str | None, typer.Option(
-    "--model", help="REF: churn@champion, churn@3 or a run directory (default: serve.model).")]
 EngineOpt = Annotated[str, typer.Option(
     "--engine", help="auto (NumPy fast path if it matches the SavedModel, else SavedModel), "
     "numpy or savedmodel.")]
 
 
-@app.command("serve")
 def serve_command(
     model: ModelOpt = None,
     host: Annotated[str | None, typer.Option(help="Bind address (default: serve.host, 127.0.0.1).")] = None,
@@ -50,7 +45,6 @@ def serve_command(
     serve(settings, options, announce=lambda line: console_err.print(line, highlight=False))
 
 
-@app.command("predict")
 def predict_command(
     input_path: Annotated[Path, typer.Option("--input", help="Customer CSV (Telco schema; Churn optional).")],
     output: Annotated[Path, typer.Option("--output", help="Output CSV: customerID, churn_probability, "
@@ -73,7 +67,6 @@ def predict_command(
     print(summary.output)
 
 
-@logs_app.command("export")
 def logs_export_command(
     out: Annotated[Path, typer.Option("--out", help="Output file: .csv or .parquet.")],
     since: Annotated[str | None, typer.Option(help="From this time: ISO (2026-01-31T12:00Z) or age (30m, 1d).")
@@ -95,3 +88,10 @@ def logs_export_command(
                       parse_time(until) if until else None, chunk_rows)
     console.print(f"exported {rows:,} predictions from {settings.paths.prediction_log}", highlight=False)
     print(out)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_command)
+    app.command("predict")(predict_command)
+    logs_app.command("export")(logs_export_command)
+    app.add_typer(logs_app, name="logs")

@@ -1,4 +1,4 @@
-"""Documentation and first-run commands: `churn docs config-reference` and `churn doctor`."""
+"""Tool commands: `churn doctor`, `churn docs config-reference`, `churn compat`."""
 
 from __future__ import annotations
 
@@ -9,20 +9,18 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from pipeline.cli.common import ConfigOpt, SetOpt, app, console, console_err
+from pipeline.cli.common import ConfigOpt, SetOpt, console, console_err
 
 if TYPE_CHECKING:
     from pipeline.tools.doctor import CheckResult
 
 docs_app = typer.Typer(help="Documentation generated from the code (the tests keep README.md in sync).",
                        no_args_is_help=True)
-app.add_typer(docs_app, name="docs")
 
 _EXISTING_FILE = {"exists": True, "dir_okay": False, "readable": True}
 _STATUS_STYLES = {"OK": "green", "WARN": "yellow", "FAIL": "bold red"}
 
 
-@docs_app.command("config-reference")
 def config_reference_command(
     check: Annotated[Path | None, typer.Option(
         "--check", help="Exit 1 when this file's marked reference is out of date.", **_EXISTING_FILE)] = None,
@@ -69,7 +67,6 @@ def _check_reference(path: Path) -> None:
     console.print(f"{path}: configuration reference is up to date", highlight=False)
 
 
-@app.command("doctor")
 def doctor_command(config: ConfigOpt = None, set_: SetOpt = None) -> None:
     """Check the environment and the config, and say what to fix: Python, TensorFlow, Keras,
     disk, data, artifacts, the serve port, prometheus; in vertex mode also the project,
@@ -99,3 +96,29 @@ def _results_table(results: list[CheckResult]) -> Table:
 def _summary(results: list[CheckResult]) -> str:
     counts = {status: sum(r.status == status for r in results) for status in _STATUS_STYLES}
     return ", ".join(f"{count} {status}" for status, count in counts.items())
+
+
+def compat_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory made by `churn train`.")],
+    side_python: Annotated[Path, typer.Option(help="Python of the TF 2.15 side environment.")] = Path(
+        ".venv-tf215/bin/python"),
+    data: Annotated[Path | None, typer.Option("--data", help="Data whose test split is compared.")] = None,
+) -> None:
+    """Check the SavedModel predicts the same under TensorFlow 2.15 (Vertex's serving image).
+
+    `make compat` builds the side environment first.
+    Example: [bold]churn compat artifacts/runs/20261125-190000-abc123[/]
+    """
+    from pipeline.tools.compat import check_compat
+
+    with console.status("Scoring the test split here and under the serving runtime"):
+        result = check_compat(run_dir, side_python, data)
+    console.print(f"[green]compatible[/]: TF {result['side_tensorflow']} max abs diff "
+                  f"{result['max_abs_diff']:.2e} < {result['tolerance']:.0e} on {result['rows']:,} test rows")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("doctor")(doctor_command)
+    app.command("compat")(compat_command)
+    docs_app.command("config-reference")(config_reference_command)
+    app.add_typer(docs_app, name="docs")

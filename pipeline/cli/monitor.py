@@ -1,4 +1,6 @@
-"""Monitoring and retraining commands: monitor, simulate, retrain."""
+"""Monitoring commands: `churn monitor`, `churn simulate`, `churn monitoring setup|status|delete`,
+`churn alerts setup`, on the configured backend (the local prediction log and drift checks, or
+Vertex AI Model Monitoring and Cloud Monitoring alert policies)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipeline.cli.common import ConfigOpt, SetOpt, app, console, load
+from pipeline.cli.common import ConfigOpt, DryRunOpt, SetOpt, console, load, open_backend, print_outcome
+
+monitoring_app = typer.Typer(
+    help="Scheduled skew/drift monitoring of the endpoint (Vertex AI Model Monitoring, or a local "
+    "schedule for `churn monitor --from-log`).", no_args_is_help=True)
+alerts_app = typer.Typer(help="Alerts on the endpoint's latency, errors and drift.", no_args_is_help=True)
 
 
-@app.command("monitor")
 def monitor_command(
     model: Annotated[str | None, typer.Option("--model", help="REF: churn@champion, churn@3 or a run dir.")] = None,
     current: Annotated[Path | None, typer.Option("--current", help="CSV of current (serving) data.")] = None,
@@ -33,12 +39,12 @@ def monitor_command(
     from pipeline.monitoring.monitor import MonitorRequest, parse_window, run_monitor
     from pipeline.serving.predlog import parse_time
 
-    settings = load(config, set_)
+    settings, backend = open_backend(config, set_)
     request = MonitorRequest(model_ref=model or settings.serve.model, current=current, from_log=from_log,
                              since=parse_time(since) if since else None,
                              window=parse_window(window or settings.monitor.window), labels=labels, out=out)
     with console.status("Computing skew and drift"):
-        report = run_monitor(settings, request)
+        report = run_monitor(settings, backend, request)
     _print_drift(report)
     print(Path(report["report"]).parent)
     if fail_on_drift and report["drifted_features"]:
@@ -66,7 +72,6 @@ def _print_drift(report: dict) -> None:
         console.print(f"[bold red]alert:[/] {report['alert']['text']}")
 
 
-@app.command("simulate")
 def simulate_command(
     drift: Annotated[str, typer.Option(
         "--drift", help="Shifted features, comma-separated: contract,fiber,tenure,payment,senior,charges.")] = "",
@@ -98,44 +103,57 @@ def simulate_command(
     print(result.labelled_csv.parent)
 
 
-@app.command("retrain")
-def retrain_command(
-    data: Annotated[Path | None, typer.Option("--data", help="Newly labelled CSV (Telco schema).")] = None,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-) -> None:
-    """Train a challenger on old + new data; promote it to champion only if it is better.
+def monitoring_setup(config: ConfigOpt = None, sets: SetOpt = None, dry_run: DryRunOpt = False) -> None:
+    """Set up scheduled monitoring of the endpoint's traffic.
 
-    Both models are judged on the same recent labelled holdout; the decision record is written
-    to artifacts/retrain/<ts>/decision.json. Vertex mode also uploads and shifts traffic.
-    Example: [bold]churn retrain --data artifacts/simulations/20261125-200000/labelled.csv[/]
+    Vertex: a Model Monitoring job for the deployed models: skew against the training data
+    (copied to gs://BUCKET/datasets/) and drift, thresholds from monitor.thresholds, every
+    vertex.monitor_interval_hours, e-mails to monitor.alert_emails.
+    Local: records the schedule and prints the cron line that runs `churn monitor --from-log`.
+
+    Example: churn monitoring setup --config configs/vertex.yaml --dry-run
     """
-    from pipeline.training.retrain import retrain
-
-    settings = load(config, set_)
-    decision = retrain(settings, data)
-    table = Table(title=f"Champion v{decision['champion_version']} vs challenger v{decision['challenger_version']} "
-                        f"on {decision['holdout_rows']:,} holdout rows")
-    table.add_column("metric")
-    table.add_column("champion", justify="right")
-    table.add_column("challenger", justify="right")
-    for metric, value in decision["metrics"]["champion"].items():
-        table.add_row(metric, f"{value:.4f}", f"{decision['metrics']['challenger'][metric]:.4f}")
-    console.print(table)
-    verdict = "[bold green]PROMOTED[/]" if decision["promoted"] else "[bold yellow]KEPT CHAMPION[/]"
-    console.print(f"{verdict}: {decision['reason']}")
-    if settings.backend == "vertex":
-        _vertex_rollout(settings, decision)
-    print(decision["record"])
+    _, backend = open_backend(config, sets, dry_run)
+    print_outcome(backend, backend.monitoring.setup())
 
 
-def _vertex_rollout(settings, decision: dict) -> None:
-    from pipeline.backends.vertex.endpoints import deploy_to_vertex
-    from pipeline.backends.vertex.model_registry import upload_run_to_vertex
-    from pipeline.backends.vertex.plan import print_result
+def monitoring_status(config: ConfigOpt = None, sets: SetOpt = None, dry_run: DryRunOpt = False) -> None:
+    """Show the monitoring job (state, schedule, monitored models) or the local schedule and the
+    newest drift check.
 
-    aliases = ["challenger"] + (["champion"] if decision["promoted"] else [])
-    print_result(upload_run_to_vertex(settings, Path(decision["challenger_run"]), aliases, False), console)
-    if decision["promoted"]:
-        canary = settings.retrain.canary_percentage or None
-        print_result(deploy_to_vertex(settings, f"{settings.registry.model_name}@champion", canary, False), console)
+    Example: churn monitoring status --config configs/vertex.yaml
+    """
+    _, backend = open_backend(config, sets, dry_run)
+    print_outcome(backend, backend.monitoring.status())
+
+
+def monitoring_delete(config: ConfigOpt = None, sets: SetOpt = None, dry_run: DryRunOpt = False) -> None:
+    """Delete the monitoring job(s) (or the local schedule) this project created.
+
+    Example: churn monitoring delete --config configs/vertex.yaml
+    """
+    _, backend = open_backend(config, sets, dry_run)
+    print_outcome(backend, backend.monitoring.delete())
+
+
+def alerts_setup(config: ConfigOpt = None, sets: SetOpt = None, dry_run: DryRunOpt = False) -> None:
+    """Alerts on the endpoint. Vertex: create (or update) Cloud Monitoring alert policies on p99
+    prediction latency and error rate (vertex.latency_alert_ms, vertex.error_rate_alert),
+    e-mailing monitor.alert_emails. Local: shows where drift alerts go (monitor.webhook_url,
+    monitor.alert_emails) and that latency and errors are on /metrics for Prometheus.
+
+    Example: churn alerts setup --config configs/vertex.yaml --set vertex.latency_alert_ms=300
+    """
+    _, backend = open_backend(config, sets, dry_run)
+    print_outcome(backend, backend.monitoring.setup_alerts())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("monitor")(monitor_command)
+    app.command("simulate")(simulate_command)
+    monitoring_app.command("setup")(monitoring_setup)
+    monitoring_app.command("status")(monitoring_status)
+    monitoring_app.command("delete")(monitoring_delete)
+    alerts_app.command("setup")(alerts_setup)
+    app.add_typer(monitoring_app, name="monitoring")
+    app.add_typer(alerts_app, name="alerts")

@@ -1,0 +1,46 @@
+"""The one offline scorer: a model's SavedModel, through its serving signature, on a validated
+frame. Evaluation of registered models, monitoring with labels, the retrain gate and the
+TensorFlow 2.15 compatibility check all score through here, so they score what is served."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from pipeline.backends.base import LocalModel
+
+BATCH_ROWS = 50_000
+
+
+def offline_scorer(model_dir: Path) -> Callable[[pd.DataFrame], np.ndarray]:
+    """Load the SavedModel in `model_dir` once; the result scores validated frames."""
+    from pipeline.training import data, export
+
+    signature = export.load_signature(Path(model_dir))
+
+    def score(frame: pd.DataFrame) -> np.ndarray:
+        parts = [export.signature_predict(signature, data.features_of(frame.iloc[start:start + BATCH_ROWS]))
+                 for start in range(0, len(frame), BATCH_ROWS)]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.float32)
+
+    return score
+
+
+def saved_model_scores(model_dir: Path, frame: pd.DataFrame) -> np.ndarray:
+    """Churn probabilities of the SavedModel in `model_dir` for a validated frame."""
+    return offline_scorer(model_dir)(frame)
+
+
+def holdout_metrics(model: LocalModel, holdout: pd.DataFrame) -> dict[str, float]:
+    """A model's metrics on labelled rows, at its own stored decision threshold."""
+    from pipeline.core.rundir import RunDir
+    from pipeline.training import data
+    from pipeline.training.evaluate import classification_metrics
+
+    threshold = RunDir(model.source_dir).threshold()
+    return classification_metrics(data.labels_of(holdout), saved_model_scores(model.model_dir, holdout), threshold)
