@@ -139,3 +139,17 @@ def test_verification_sample_covers_every_value_and_bound() -> None:
         bounds = schema.NUMERIC_RANGES[name]
         assert batch.numeric[:, column].min() == bounds.low and batch.numeric[:, column].max() == bounds.high
     assert len(sample_batch(1)) == 1
+
+
+def test_cli_passes_the_concurrency_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    import pipeline.cli
+    from pipeline.cli.common import app
+
+    pipeline.cli._register_commands()
+    seen: list[server.ServeOptions] = []
+    monkeypatch.setattr(server, "serve", lambda config, options, announce: seen.append(options))
+    result = CliRunner().invoke(app, ["serve", "--limit-concurrency", "9", "--port", "8099"])
+    assert result.exit_code == 0, result.output
+    assert seen[0].limit_concurrency == 9 and seen[0].port == 8099
