@@ -112,6 +112,24 @@ class ServeConfig(Section):
     batch_window_ms: float = Field(
         0.0, ge=0, description="How long concurrent requests wait to share one model call."
     )
+    limit_concurrency: int = Field(
+        512, ge=1, description="Most open connections; more are answered 503 and closed at once."
+    )
+    keep_alive_timeout_s: float = Field(
+        5.0, gt=0, description="Idle connection (before and between requests) closed after this."
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="Request line and headers must arrive within this (else 408, closed)."
+    )
+    body_timeout_s: float = Field(
+        10.0, gt=0, description="A predict body must arrive within this after its headers (else 408)."
+    )
+    max_header_bytes: int = Field(
+        16_384, ge=1024, description="Largest request line plus headers (else 431, closed)."
+    )
+    log_busy_timeout_ms: float = Field(
+        500.0, ge=0, description="Wait for a prediction log locked by another process, then 503."
+    )
 
 
 class MonitorConfig(Section):

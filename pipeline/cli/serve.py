@@ -26,6 +26,9 @@ def serve_command(
         "--log-sync", help="normal: a 200 survives the server crashing; full: also a power cut "
         "(fsync per commit, slower).")] = "normal",
     access_log: Annotated[bool, typer.Option("--access-log", help="uvicorn access log on stderr.")] = False,
+    limit_concurrency: Annotated[int | None, typer.Option(
+        "--limit-concurrency", min=1, help="Most open connections; more get 503 at once "
+        "(default: serve.limit_concurrency, 512).")] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -41,7 +44,8 @@ def serve_command(
     settings = load(config, set_)
     options = ServeOptions(ref=model or settings.serve.model, host=host or settings.serve.host,
                            port=port or settings.serve.port, engine=engine, log_sync=log_sync,
-                           allow_unauthenticated=allow_unauthenticated, access_log=access_log)
+                           allow_unauthenticated=allow_unauthenticated, access_log=access_log,
+                           limit_concurrency=limit_concurrency)
     serve(settings, options, announce=lambda line: console_err.print(line, highlight=False))
 
 

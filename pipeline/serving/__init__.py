@@ -10,5 +10,6 @@ model loader shared with batch scoring (`churn predict`).
     logexport  `churn logs export` to CSV or Parquet
     metrics    Prometheus metrics of one server
     app        the FastAPI application (routes, auth, errors)
+    connections  the HTTP layer's deadlines, header cap and connection limit (uvicorn protocol)
     server     `churn serve`: exposure checks, loading, uvicorn
 """

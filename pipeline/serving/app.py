@@ -7,14 +7,19 @@
     GET  /metrics                           Prometheus text
 
 Predict routes are raw ASGI endpoints in the FastAPI route table: the body is read with a
-size limit, parsed with orjson and validated column-wise (pipeline.serving.instances), so
-no per-request pydantic, dependency or Request/Response machinery runs. Every answer carries X-Request-Id;
-a 200 is sent only after its rows are committed to the prediction log. Bad input is
-always a 4xx with {"error": {"code", "message", "instance", "field"}}.
+size limit and a deadline, parsed with orjson and validated column-wise
+(pipeline.serving.instances), so no per-request pydantic, dependency or Request/Response
+machinery runs. Every answer carries X-Request-Id; a 200 is sent only after its rows are
+committed to the prediction log. Bad input is always a 4xx with {"error": {"code",
+"message", "instance", "field"}}: 415 unless Content-Type is application/json (so a web
+page cannot post a form to a local server), 408 (and the connection closed) when the body
+is not complete within serve.body_timeout_s. A client that goes away mid-body is counted
+as status 499 and left out of the latency histogram.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import inspect
 import logging
@@ -44,6 +49,7 @@ log = logging.getLogger(__name__)
 ENDPOINT_ROUTE = "/v1/endpoints/{endpoint}:predict"
 MODEL_ROUTE = "/v1/models/{name}:predict"
 JSON = "application/json"
+CLIENT_GONE = 499  # nginx's code for a client that closed the connection before the answer
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,7 @@ class ServeSettings:
     token: str | None = None
     batch_window_ms: float = 0.0
     monitoring_dir: Path | None = None  # newest drift check, exported as gauges
+    body_timeout_s: float = 10.0
 
 
 def create_app(scorer: Scorer, prediction_log: predlog.PredictionLog, settings: ServeSettings) -> FastAPI:
@@ -143,6 +150,8 @@ class _Predictor:
             status, content = exc.status, exc.body()
             if exc.status == 401:
                 extra.append((b"www-authenticate", b"Bearer"))
+            elif exc.status == 408:  # the rest of the body may still come: the connection is unusable
+                extra.append((b"connection", b"close"))
         except predlog.PredictionLogError as exc:
             log.error("request %s not answered: %s", request_id, exc)
             status, content = 503, RequestError(503, "log_unavailable", "the prediction could not be "
@@ -162,7 +171,9 @@ class _Predictor:
         self._check_token(scope)
         if model is not None and model not in self.settings.model_names:
             raise _unknown_model(model)
-        payload = _parse_json(await _read_body(scope, receive, self.settings.max_body_bytes))
+        _check_content_type(scope)
+        payload = _parse_json(await _read_body(scope, receive, self.settings.max_body_bytes,
+                                               self.settings.body_timeout_s))
         batch, instances = validate_payload(payload, self.settings.max_instances)
         scores = await self.batcher.score(batch)
         probability = scores.probability.tolist()
@@ -194,19 +205,52 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The body, refused as soon as the declared or the received size passes `limit`."""
+def _check_content_type(scope: Scope) -> None:
+    given = _header(scope, b"content-type") or b""
+    if given.partition(b";")[0].strip().lower() != JSON.encode():
+        raise RequestError(415, "unsupported_media_type", f"Content-Type must be {JSON} "
+                           f"(got {given[:60].decode('latin-1')!r})", field="Content-Type")
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int, timeout_s: float) -> bytes:
+    """The body, refused as soon as the declared or the received size passes `limit`, or
+    when it is not complete within `timeout_s` (408)."""
     declared = _header(scope, b"content-length")
     if declared is not None:
         if not declared.isdigit():
             raise RequestError(400, "invalid_content_length", "Content-Length is not a number")
         if int(declared) > limit:
             raise _too_large(int(declared), limit)
+    # One timer that cancels this task, rather than wait_for() around every receive():
+    # wait_for creates a task per call on the hot path.
+    task = asyncio.current_task()
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        task.cancel()  # type: ignore[union-attr]
+
+    timer = asyncio.get_running_loop().call_later(timeout_s, expire)
+    try:
+        return await _receive_body(receive, limit)
+    except asyncio.CancelledError:
+        if not expired:
+            raise
+        if hasattr(task, "uncancel"):  # Python >= 3.11: this cancellation is handled here
+            task.uncancel()  # type: ignore[union-attr]
+        raise RequestError(408, "body_timeout", f"the body did not arrive within {timeout_s:g} s "
+                           "of the headers") from None
+    finally:
+        timer.cancel()
+
+
+async def _receive_body(receive: Receive, limit: int) -> bytes:
     chunks, size, more = [], 0, True
     while more:
         message = await receive()
         if message["type"] != "http.request":
-            raise RequestError(400, "client_disconnected", "the client went away before sending the body")
+            raise RequestError(CLIENT_GONE, "client_disconnected", "the client went away before sending the body")
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

@@ -1,7 +1,9 @@
 """Prometheus metrics of one prediction server (its own registry: no global state).
 
     churn_requests_total{route,status}            requests answered, by route template
-    churn_request_latency_seconds{route}          time from request to answer (histogram)
+    churn_request_latency_seconds{route}          time from request to answer (histogram), without
+                                                  408 and 499: those measure the client, not the server
+    churn_connections_refused_total{reason}       connections closed before a request reached the app
     churn_request_instances                       instances per predict request (histogram)
     churn_prediction_score                        churn probabilities served (histogram)
     churn_model_info{name,version,engine}         the model version being served
@@ -24,6 +26,7 @@ LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.01,
                    0.25, 0.5, 1.0, 2.5)
 INSTANCE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 _SMALL = 8
+UNTIMED_STATUSES = frozenset({408, 499})  # a slow or vanished client: its wait is not our latency
 SCORE_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
 
 
@@ -68,6 +71,8 @@ class ServerMetrics:
                                  ["route"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.instances = Histogram("churn_request_instances", "Instances per predict request.",
                                    buckets=INSTANCE_BUCKETS, registry=self.registry)
+        self.refused = Counter("churn_connections_refused", "Connections closed before a request reached "
+                               "the app, by reason.", ["reason"], registry=self.registry)
         self.scores = ScoreHistogram("churn_prediction_score", "Churn probabilities served.", SCORE_BUCKETS)
         self.registry.register(self.scores)
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
@@ -82,7 +87,12 @@ class ServerMetrics:
             children = self._children[key] = (self.requests.labels(route, str(status)),
                                               self.latency.labels(route))
         children[0].inc()
-        children[1].observe(seconds)
+        if status not in UNTIMED_STATUSES:
+            children[1].observe(seconds)
+
+    def observe_refused(self, reason: str) -> None:
+        """Count one connection refused by the HTTP layer (pipeline.serving.connections)."""
+        self.refused.labels(reason).inc()
 
     def observe_predictions(self, probabilities: np.ndarray) -> None:
         """Record the instances and scores of one successful predict request."""

@@ -9,7 +9,16 @@ column per feature (the API monitoring reuses).
 
 Group commit: while one transaction commits, the requests arriving meanwhile queue up and
 go into the next one; each request is released only when the transaction holding it has
-committed. The database is in WAL mode.
+committed. The database is in WAL mode. Every commit runs on one worker thread, so a slow
+disk or a lock held by another process never stalls the event loop; a lock is waited for
+at most `busy_timeout_ms`, then the waiting requests fail (the server answers 503).
+
+The file on disk is checked before and after each commit (device and inode of the
+database, -wal and -shm files): a log deleted or replaced under a running server is
+noticed, the batch that may have gone into the old file fails, and the next batch starts
+a new log at the same path. So an acknowledged record is always in the file at `path`.
+New log files are created mode 0600 (they hold customer IDs); SQLite gives the -wal and
+-shm files the database's mode.
 
 Durability (`sync`):
 - "normal" (default): synchronous=NORMAL. A commit has been written to the WAL file by the
@@ -24,8 +33,10 @@ Readers open the file separately; WAL lets them read while the server writes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
+import os
 import re
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -43,6 +54,9 @@ from pipeline.training import schema
 log = logging.getLogger(__name__)
 
 SYNC_MODES = ("normal", "full")
+DEFAULT_BUSY_TIMEOUT_MS = 500.0
+FILE_MODE = 0o600
+_COMPANIONS = ("", "-wal", "-shm")  # the files SQLite keeps for a WAL database
 META_COLUMNS = ("request_id", "instance", "timestamp", "model_version", "endpoint", schema.ID_COLUMN)
 SCORE_COLUMNS = ("churn_probability", "interval_lower", "interval_upper", "churn", "latency_ms")
 FRAME_COLUMNS = (*META_COLUMNS, *schema.FEATURES, *SCORE_COLUMNS)
@@ -79,31 +93,29 @@ def utc_timestamp(moment: dt.datetime | None = None) -> str:
 
 class PredictionLog:
     """Append-only writer with group commit: one transaction in flight at a time holds
-    every request queued while the previous one committed.
-
-    With sync="normal" a commit only writes to the WAL file (tens of microseconds), so it
-    runs on the event loop; with sync="full" it waits for an fsync and runs on a worker
-    thread so the loop keeps serving. Either way `append` returns after the commit.
+    every request queued while the previous one committed. Commits run on a worker thread
+    (sync="full" waits for an fsync, and any mode may wait for a lock); `append` returns
+    after the commit.
     """
 
-    def __init__(self, path: Path, sync: str = "normal") -> None:
+    def __init__(self, path: Path, sync: str = "normal",
+                 busy_timeout_ms: float = DEFAULT_BUSY_TIMEOUT_MS) -> None:
         if sync not in SYNC_MODES:
             raise PredictionLogError(f"log sync {sync!r}: choose one of {', '.join(SYNC_MODES)}")
         self.path = Path(path)
         self.sync = sync
+        self.busy_timeout_ms = busy_timeout_ms
         self._connection: sqlite3.Connection | None = None
+        self._identity: tuple | None = None
+        self._closed = False
         self._pending: list[tuple[tuple, asyncio.Future]] = []
         self._flushing = False
         self._executor: ThreadPoolExecutor | None = None
 
     def open(self) -> PredictionLog:
         """Open (creating if needed) the database; raise PredictionLogError if it cannot."""
-        try:
-            self._connection = connect(self.path, self.sync)
-        except (sqlite3.Error, OSError) as exc:
-            raise PredictionLogError(f"{self.path}: cannot open the prediction log ({exc})") from None
-        if self.sync == "full":
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prediction-log")
+        self._reconnect()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prediction-log")
         return self
 
     async def append(self, record: tuple) -> None:
@@ -119,12 +131,16 @@ class PredictionLog:
 
     def write(self, record: tuple) -> None:
         """Append and commit one record now (callers without an event loop)."""
-        _commit(self._require_connection(), [record])
+        error = self._commit_batch([record])
+        if error is not None:
+            raise error
 
     def close(self) -> None:
         """Stop taking writes; what was committed stays."""
+        self._closed = True
         if self._executor is not None:
             self._executor.shutdown(wait=True)
+            self._executor = None
         if self._connection is not None:
             self._connection.close()
             self._connection = None
@@ -132,14 +148,11 @@ class PredictionLog:
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         batch, self._pending = self._pending, []
         records = [record for record, _ in batch]
-        connection = self._connection
-        if connection is None:
+        if self._executor is None or self._closed:
             self._settle(loop, batch, PredictionLogError(f"{self.path}: the prediction log is closed"))
-        elif self._executor is None:
-            self._settle(loop, batch, _try_commit(connection, records))
-        else:
-            work = loop.run_in_executor(self._executor, _try_commit, connection, records)
-            work.add_done_callback(lambda done: self._settle(loop, batch, _outcome(done)))
+            return
+        work = loop.run_in_executor(self._executor, self._commit_batch, records)
+        work.add_done_callback(lambda done: self._settle(loop, batch, _outcome(done)))
 
     def _settle(self, loop: asyncio.AbstractEventLoop, batch: list[tuple[tuple, asyncio.Future]],
                 error: BaseException | None) -> None:
@@ -151,17 +164,69 @@ class PredictionLog:
         else:
             self._flushing = False
 
+    def _commit_batch(self, records: list[tuple]) -> BaseException | None:
+        """None once `records` are committed into the file at `path`, else the error every
+        waiting request gets (never raises: a commit that escaped would leave its requests
+        waiting forever). Runs on the log's thread."""
+        try:
+            if self._closed:
+                raise PredictionLogError(f"{self.path}: the prediction log is closed")
+            if self._connection is None:  # a failed reopen: try again
+                self._reconnect()
+            elif _file_identity(self.path) != self._identity:
+                log.warning("%s was deleted or replaced while the server ran: starting a new "
+                            "prediction log there", self.path)
+                self._reconnect()
+            _commit(self._require_connection(), records, self.busy_timeout_ms)
+            if _file_identity(self.path) != self._identity:
+                raise PredictionLogError(f"{self.path}: the prediction log was deleted or replaced during a "
+                                         "write; the next request starts a new log")
+        except PredictionLogError as exc:
+            return exc
+        except Exception as exc:  # noqa: BLE001 - turned into an answer for each waiting request
+            return PredictionLogError(f"prediction log write failed: {exc.__class__.__name__}: {exc}")
+        return None
+
+    def _reconnect(self) -> None:
+        # Close the old connection first: closing the last connection to a WAL database
+        # unlinks the -wal and -shm files by name, which must not hit the new log's files.
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        try:
+            self._connection = connect(self.path, self.sync, self.busy_timeout_ms)
+        except (sqlite3.Error, OSError) as exc:
+            raise PredictionLogError(f"{self.path}: cannot open the prediction log ({exc})") from None
+        self._identity = _file_identity(self.path)
+
     def _require_connection(self) -> sqlite3.Connection:
         if self._connection is None:
             raise PredictionLogError(f"{self.path}: the prediction log is not open")
         return self._connection
 
 
-def connect(path: Path, sync: str = "normal") -> sqlite3.Connection:
-    """A writer connection: WAL, the chosen synchronous level, table and view created."""
+def _file_identity(path: Path) -> tuple:
+    """(device, inode) of the database and its -wal and -shm files, None where missing."""
+    identity: list[tuple[int, int] | None] = []
+    for suffix in _COMPANIONS:
+        try:
+            status = os.stat(f"{path}{suffix}")
+        except FileNotFoundError:
+            identity.append(None)
+        else:
+            identity.append((status.st_dev, status.st_ino))
+    return tuple(identity)
+
+
+def connect(path: Path, sync: str = "normal", busy_timeout_ms: float = DEFAULT_BUSY_TIMEOUT_MS
+            ) -> sqlite3.Connection:
+    """A writer connection: WAL, the chosen synchronous level, table and view created, a
+    new file made mode 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    _create_private(path)
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                 timeout=busy_timeout_ms / 1000.0)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute(f"PRAGMA synchronous={sync.upper()}")
     connection.executescript(_CREATE)
@@ -172,7 +237,14 @@ def connect(path: Path, sync: str = "normal") -> sqlite3.Connection:
     return connection
 
 
-def _commit(connection: sqlite3.Connection, records: list[tuple]) -> None:
+def _create_private(path: Path) -> None:
+    """Create an empty database file readable by its owner only (SQLite takes an empty
+    file as a new database); an existing file keeps its mode."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+
+
+def _commit(connection: sqlite3.Connection, records: list[tuple], busy_timeout_ms: float) -> None:
     try:
         connection.execute("BEGIN IMMEDIATE")
         connection.executemany(_INSERT, records)
@@ -180,19 +252,10 @@ def _commit(connection: sqlite3.Connection, records: list[tuple]) -> None:
     except sqlite3.Error as exc:
         if connection.in_transaction:
             connection.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            raise PredictionLogError(f"prediction log write failed: the log is locked by another process "
+                                     f"(waited {busy_timeout_ms:g} ms)") from None
         raise PredictionLogError(f"prediction log write failed: {exc}") from None
-
-
-def _try_commit(connection: sqlite3.Connection, records: list[tuple]) -> BaseException | None:
-    """None once committed, else the error every waiting request gets (never raises: a
-    commit that escaped would leave its requests waiting forever)."""
-    try:
-        _commit(connection, records)
-    except PredictionLogError as exc:
-        return exc
-    except Exception as exc:  # noqa: BLE001 - turned into an answer for each waiting request
-        return PredictionLogError(f"prediction log write failed: {exc.__class__.__name__}: {exc}")
-    return None
 
 
 def _outcome(done: asyncio.Future) -> BaseException | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 import ipaddress
 import logging
@@ -11,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.config import Config
+from pipeline.config import Config, ServeConfig
 from pipeline.core.tensorflow_setup import configure_tensorflow
 from pipeline.errors import ServingError
+from pipeline.serving.connections import ConnectionLimits
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,7 @@ class ServeOptions:
     log_sync: str = "normal"
     allow_unauthenticated: bool = False
     access_log: bool = False
+    limit_concurrency: int | None = None  # None: config.serve.limit_concurrency
 
 
 def is_loopback(host: str) -> bool:
@@ -41,10 +44,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_exposure(host: str, token: str | None, allow_unauthenticated: bool, token_env: str) -> None:
-    """Refuse to serve beyond this machine without a token unless explicitly allowed."""
-    if is_loopback(host) or token or allow_unauthenticated:
-        return
+def check_exposure(host: str, token: str | None, allow_unauthenticated: bool, token_env: str) -> str | None:
+    """Refuse to serve beyond this machine without a token unless explicitly allowed; when
+    allowed, the one-line warning to print."""
+    if is_loopback(host) or token:
+        return None
+    if allow_unauthenticated:
+        return (f"warning: serving {host} without authentication (--allow-unauthenticated): anyone who can "
+                f"reach this address can use the model; set {token_env} to require a token")
     raise ServingError(
         f"refusing to serve on {host} without authentication: anyone who can reach this address "
         f"could use the model. Set {token_env} to a secret token (clients then send "
@@ -71,13 +78,49 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_uvicorn(app: Any, sock: socket.socket, access_log: bool = False) -> None:
-    """Serve `app` on `sock` with one uvicorn worker (the setup bench/bench_serve.py reuses)."""
+def connection_limits(serve: ServeConfig, limit_concurrency: int | None = None,
+                      on_refused: Callable[[str], None] | None = None) -> ConnectionLimits:
+    """The HTTP layer's limits from config.serve (see pipeline.serving.connections)."""
+    return ConnectionLimits(limit_concurrency=limit_concurrency or serve.limit_concurrency,
+                            keep_alive_timeout_s=serve.keep_alive_timeout_s,
+                            header_timeout_s=serve.header_timeout_s, body_timeout_s=serve.body_timeout_s,
+                            max_header_bytes=serve.max_header_bytes,
+                            on_refused=on_refused or ConnectionLimits.on_refused)
+
+
+DEFAULT_LIMITS = ConnectionLimits()
+
+
+def uvicorn_config(app: Any, limits: ConnectionLimits = DEFAULT_LIMITS, access_log: bool = False) -> Any:
+    """One uvicorn worker with the guarded protocol and the access log on stderr if asked
+    (the setup bench/bench_serve.py and the tests reuse)."""
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    from pipeline.serving.connections import guarded_protocol
+
+    logging_config = copy.deepcopy(LOGGING_CONFIG)
+    logging_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    config = uvicorn.Config(
+        app, workers=1, log_level="warning", log_config=logging_config, access_log=access_log,
+        server_header=False, lifespan="off", timeout_graceful_shutdown=10, ws="none",
+        http=guarded_protocol(limits),
+        timeout_keep_alive=limits.keep_alive_timeout_s,  # type: ignore[arg-type]  # only given to call_later
+        h11_max_incomplete_event_size=limits.max_header_bytes,
+        # The protocol refuses connections beyond the limit at once; uvicorn's own check
+        # (503 for a request when connections or tasks reach it) stays as a backstop.
+        limit_concurrency=limits.limit_concurrency + 1)
+    if access_log:  # log_level applies to uvicorn.access too, which would hide every line
+        logging.getLogger("uvicorn.access").setLevel(logging.INFO)
+    return config
+
+
+def run_uvicorn(app: Any, sock: socket.socket, limits: ConnectionLimits = DEFAULT_LIMITS,
+                access_log: bool = False) -> None:
+    """Serve `app` on `sock` until interrupted."""
     import uvicorn
 
-    config = uvicorn.Config(app, workers=1, log_level="warning", access_log=access_log,
-                            server_header=False, lifespan="off", timeout_graceful_shutdown=10)
-    uvicorn.Server(config).run(sockets=[sock])
+    uvicorn.Server(uvicorn_config(app, limits, access_log)).run(sockets=[sock])
 
 
 def _single_threaded_blas() -> None:
@@ -105,12 +148,15 @@ def serve(config: Config, options: ServeOptions, announce: Callable[[str], None]
 
     configure_tensorflow()  # before the scorer may load TensorFlow
     token = auth_token(config)
-    check_exposure(options.host, token, options.allow_unauthenticated, config.serve.auth_token_env)
+    warning = check_exposure(options.host, token, options.allow_unauthenticated, config.serve.auth_token_env)
+    if warning:
+        announce(warning)
     sock = bind_socket(options.host, options.port)
     announce(f"loading {options.ref} ...")
     try:
         scorer = load_scorer(config, options.ref, options.engine)
-        prediction_log = PredictionLog(config.paths.prediction_log, options.log_sync).open()
+        prediction_log = PredictionLog(config.paths.prediction_log, options.log_sync,
+                                       config.serve.log_busy_timeout_ms).open()
     except BaseException:
         sock.close()
         raise
@@ -118,15 +164,17 @@ def serve(config: Config, options: ServeOptions, announce: Callable[[str], None]
                              max_body_bytes=config.serve.max_body_bytes,
                              model_names=frozenset({config.registry.model_name, scorer.name}), token=token,
                              batch_window_ms=config.serve.batch_window_ms,
-                             monitoring_dir=config.paths.monitoring)
+                             monitoring_dir=config.paths.monitoring, body_timeout_s=config.serve.body_timeout_s)
     app = create_app(scorer, prediction_log, settings)
+    limits = connection_limits(config.serve, options.limit_concurrency, app.state.metrics.observe_refused)
     _single_threaded_blas()
     _freeze_startup_objects()
     announce(f"serving {scorer.name} version {scorer.version_id} (engine {scorer.engine}) on "
              f"http://{options.host}:{options.port} - auth {'on' if token else 'off'}, "
-             f"prediction log {config.paths.prediction_log} (sync {options.log_sync})")
+             f"prediction log {config.paths.prediction_log} (sync {options.log_sync}); at most "
+             f"{limits.limit_concurrency} connections")
     try:
-        run_uvicorn(app, sock, options.access_log)
+        run_uvicorn(app, sock, limits, options.access_log)
     finally:
         app.state.batcher.close()
         prediction_log.close()

@@ -3,8 +3,10 @@ prediction log, the NumPy fast path against the SavedModel, and never a 500 for 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,11 +48,12 @@ def instances(small_csv: Path) -> list[dict[str, Any]]:
     return records
 
 
-def make_client(scorer: Scorer, log_path: Path, token: str | None = None, **limits: int) -> TestClient:
+def make_client(scorer: Scorer, log_path: Path, token: str | None = None, **limits: float) -> TestClient:
     log = PredictionLog(log_path).open()
-    settings = ServeSettings(max_instances=limits.get("max_instances", 50),
-                             max_body_bytes=limits.get("max_body_bytes", 50_000),
-                             model_names=frozenset({"churn"}), token=token)
+    settings = ServeSettings(max_instances=int(limits.get("max_instances", 50)),
+                             max_body_bytes=int(limits.get("max_body_bytes", 50_000)),
+                             model_names=frozenset({"churn"}), token=token,
+                             body_timeout_s=limits.get("body_timeout_s", 10.0))
     client = TestClient(create_app(scorer, log, settings), raise_server_exceptions=False)
     client.prediction_log = log  # type: ignore[attr-defined]
     return client
@@ -199,6 +202,68 @@ def test_health_status_and_metrics(client: TestClient, scorer: Scorer) -> None:
     assert 'churn_request_latency_seconds_bucket{le="+Inf",route="/v1/models/{name}:predict"} 2.0' in text
     assert "churn_request_instances_sum 4.0" in text and "churn_prediction_score_count 4.0" in text
     assert f'churn_model_info{{engine="numpy",name="churn",version="{scorer.version_id}"}} 1.0' in text
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x", "application/jsonp"])
+def test_predict_needs_a_json_content_type(client: TestClient, content_type: str | None) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    answer = client.post(MODEL_ROUTE, content=body_of(), headers=headers)
+    assert answer.status_code == 415, answer.text
+    assert answer.json()["error"]["code"] == "unsupported_media_type" and logged_count(client) == 0
+    accepted = client.post(MODEL_ROUTE, content=body_of(), headers={"content-type": "Application/JSON; charset=utf-8"})
+    assert accepted.status_code == 200
+
+
+def asgi_post(app: Any, chunks: list[bytes], then: str) -> tuple[int, dict[bytes, bytes], bytes]:
+    """POST `chunks` (declaring more) straight to the ASGI app, then hang or disconnect."""
+    sent: list[dict] = []
+
+    async def run() -> None:
+        messages = [{"type": "http.request", "body": chunk, "more_body": True} for chunk in chunks]
+
+        async def receive() -> dict:
+            if messages:
+                return messages.pop(0)
+            if then == "disconnect":
+                return {"type": "http.disconnect"}
+            await asyncio.sleep(60)  # a client that stopped sending
+            raise AssertionError("the body deadline did not fire")
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": MODEL_ROUTE, "raw_path": MODEL_ROUTE.encode(), "query_string": b"",
+                 "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2),
+                 "headers": [(b"content-type", b"application/json"), (b"content-length", b"5000")]}
+        await asyncio.wait_for(app(scope, receive, send), timeout=20)
+
+    asyncio.run(run())
+    return sent[0]["status"], dict(sent[0]["headers"]), sent[1]["body"]
+
+
+def test_a_body_that_stops_arriving_gets_408_and_a_close(scorer: Scorer, tmp_path: Path) -> None:
+    with make_client(scorer, tmp_path / "log.sqlite", body_timeout_s=0.3) as client:
+        started = time.monotonic()
+        status, headers, body = asgi_post(client.app, [body_of()[:20]], then="hang")
+        waited = time.monotonic() - started
+        text = client.get("/metrics").text
+    client.prediction_log.close()
+    assert status == 408 and headers[b"connection"] == b"close" and 0.25 < waited < 5
+    assert json.loads(body)["error"]["code"] == "body_timeout"
+    assert 'churn_requests_total{route="/v1/models/{name}:predict",status="408"} 1.0' in text
+    assert 'churn_request_latency_seconds_count{route="/v1/models/{name}:predict"} 0.0' in text
+
+
+def test_a_client_gone_mid_body_is_a_499_outside_the_latency_histogram(client: TestClient) -> None:
+    status, _, _ = asgi_post(client.app, [body_of()[:20]], then="disconnect")
+    client.post(MODEL_ROUTE, json={"instances": [EXAMPLE_INSTANCE]})
+    text = client.get("/metrics").text
+    assert status == 499
+    assert 'churn_requests_total{route="/v1/models/{name}:predict",status="499"} 1.0' in text
+    assert 'churn_requests_total{route="/v1/models/{name}:predict",status="400"}' not in text
+    assert 'churn_request_latency_seconds_count{route="/v1/models/{name}:predict"} 1.0' in text
 
 
 def test_a_failed_log_write_is_a_503_not_a_200(client: TestClient) -> None:

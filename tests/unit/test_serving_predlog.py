@@ -6,6 +6,9 @@ import asyncio
 import datetime as dt
 import json
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +154,111 @@ def test_append_after_close_fails_instead_of_hanging(tmp_path: Path) -> None:
 
     with pytest.raises(PredictionLogError, match="closed"):
         asyncio.run(append())
+
+
+def logged_ids(path: Path) -> list[str]:
+    return [f["request_id"].iloc[i] for f in predlog.iter_log_frames(path) for i in range(len(f))]
+
+
+def test_new_log_files_are_private(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "log.sqlite").open()
+    log.write(rows("a"))
+    try:
+        for suffix in ("", "-wal", "-shm"):
+            assert (tmp_path / f"log.sqlite{suffix}").stat().st_mode & 0o777 == 0o600, suffix
+    finally:
+        log.close()
+
+
+def test_a_log_deleted_under_the_writer_is_started_again(tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "log.sqlite"
+    log = PredictionLog(path).open()
+
+    async def append(request_id: str) -> None:
+        await log.append(rows(request_id))
+
+    try:
+        asyncio.run(append("before"))
+        for file in tmp_path.glob("log.sqlite*"):  # rm artifacts/predictions.sqlite*
+            file.unlink()
+        asyncio.run(append("after"))
+    finally:
+        log.close()
+    assert logged_ids(path) == ["after"]  # acknowledged means readable at the path
+    assert "deleted or replaced" in caplog.text and path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_log_deleted_during_a_commit_fails_that_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "log.sqlite"
+    log = PredictionLog(path).open()
+    commit = predlog._commit
+
+    def commit_then_delete(*args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        commit(*args, **kwargs)
+        for file in tmp_path.glob("log.sqlite*"):
+            file.unlink()
+
+    monkeypatch.setattr(predlog, "_commit", commit_then_delete)
+    try:
+        with pytest.raises(PredictionLogError, match="deleted or replaced during a write"):
+            log.write(rows("lost"))
+        monkeypatch.setattr(predlog, "_commit", commit)
+        log.write(rows("kept"))
+    finally:
+        log.close()
+    assert logged_ids(path) == ["kept"]
+
+
+LOCK_HOLDER = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_log_locked_by_another_process_fails_fast_without_blocking_the_loop(tmp_path: Path) -> None:
+    path = tmp_path / "log.sqlite"
+    log = PredictionLog(path, busy_timeout_ms=200).open()
+    log.write(rows("first"))
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+
+    async def append_while_ticking() -> tuple[BaseException | None, float, float]:
+        gaps, last = [], time.perf_counter()
+
+        async def tick() -> None:
+            nonlocal last
+            while True:
+                await asyncio.sleep(0.005)
+                now = time.perf_counter()
+                gaps.append(now - last)
+                last = now
+
+        ticker = asyncio.ensure_future(tick())
+        started = time.perf_counter()
+        try:
+            await log.append(rows("while-locked"))
+        except PredictionLogError as exc:
+            error: BaseException | None = exc
+        else:
+            error = None
+        waited = time.perf_counter() - started
+        ticker.cancel()
+        return error, waited, max(gaps)
+
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        error, waited, longest_gap = asyncio.run(append_while_ticking())
+        holder.communicate("", timeout=10)  # release the lock
+        log.write(rows("after"))
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        log.close()
+    assert isinstance(error, PredictionLogError) and "locked by another process (waited 200 ms)" in str(error)
+    assert 0.15 < waited < 2.0
+    assert longest_gap < 0.1  # the event loop kept running while the commit waited
+    assert logged_ids(path) == ["first", "after"]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
+from pipeline.config import load_config
 from pipeline.errors import ServingError
+from pipeline.serving import server
 from pipeline.serving.metrics import SCORE_BUCKETS, ScoreHistogram, ServerMetrics
 from pipeline.serving.scorer import Scorer, _interval_table, sample_batch
 from pipeline.serving.server import bind_socket, check_exposure, is_loopback
@@ -28,9 +31,44 @@ def test_exposed_host_needs_a_token_or_an_explicit_opt_out() -> None:
     with pytest.raises(ServingError, match="refusing to serve on 0.0.0.0 without authentication.*"
                                            "CHURN_API_TOKEN.*--allow-unauthenticated"):
         check_exposure("0.0.0.0", None, False, "CHURN_API_TOKEN")
-    check_exposure("0.0.0.0", "s3cret", False, "CHURN_API_TOKEN")
-    check_exposure("0.0.0.0", None, True, "CHURN_API_TOKEN")
-    check_exposure("127.0.0.1", None, False, "CHURN_API_TOKEN")
+    assert check_exposure("0.0.0.0", "s3cret", False, "CHURN_API_TOKEN") is None
+    assert check_exposure("127.0.0.1", None, False, "CHURN_API_TOKEN") is None
+    assert check_exposure("127.0.0.1", None, True, "CHURN_API_TOKEN") is None
+    warning = check_exposure("0.0.0.0", None, True, "CHURN_API_TOKEN")
+    assert warning and "\n" not in warning and "without authentication" in warning and "CHURN_API_TOKEN" in warning
+
+
+def test_serve_warns_before_serving_an_exposed_host_unauthenticated(monkeypatch: pytest.MonkeyPatch) -> None:
+    def stop_at_bind(host: str, port: int) -> socket.socket:
+        raise ServingError("stopped before binding")
+
+    monkeypatch.setattr(server, "bind_socket", stop_at_bind)
+    monkeypatch.delenv("CHURN_API_TOKEN", raising=False)
+    lines: list[str] = []
+    options = server.ServeOptions(ref="churn@champion", host="0.0.0.0", port=8080, allow_unauthenticated=True)
+    with pytest.raises(ServingError, match="stopped before binding"):
+        server.serve(load_config(None, [], environ={}), options, announce=lines.append)
+    assert len(lines) == 1 and lines[0].startswith("warning: serving 0.0.0.0 without authentication")
+
+
+def test_access_log_prints_lines_on_stderr() -> None:
+    config = server.uvicorn_config(object(), access_log=True)
+    access = logging.getLogger("uvicorn.access")
+    assert config.access_log and access.isEnabledFor(logging.INFO)
+    assert config.log_config["handlers"]["access"]["stream"] == "ext://sys.stderr"
+    server.uvicorn_config(object(), access_log=False)
+    assert not access.isEnabledFor(logging.INFO)
+
+
+def test_connection_limits_come_from_the_config() -> None:
+    serve = load_config(None, ["serve.limit_concurrency=7", "serve.header_timeout_s=2.5",
+                               "serve.max_header_bytes=4096"], environ={}).serve
+    limits = server.connection_limits(serve)
+    assert (limits.limit_concurrency, limits.header_timeout_s, limits.max_header_bytes) == (7, 2.5, 4096)
+    assert server.connection_limits(serve, limit_concurrency=3).limit_concurrency == 3
+    config = server.uvicorn_config(object(), limits)
+    assert config.timeout_keep_alive == serve.keep_alive_timeout_s
+    assert config.h11_max_incomplete_event_size == 4096 and config.ws == "none"
 
 
 def test_port_in_use_is_a_clear_error() -> None:
@@ -63,8 +101,14 @@ def test_server_metrics_exposition() -> None:
     metrics.observe("/v1/models/{name}:predict", 200, 0.0004)
     metrics.observe("/v1/models/{name}:predict", 200, 0.0006)
     metrics.observe("/v1/models/{name}:predict", 400, 0.0001)
+    metrics.observe("/v1/models/{name}:predict", 499, 600.0)  # a client that left mid-body
+    metrics.observe("/v1/models/{name}:predict", 408, 10.0)  # a body that never came
+    metrics.observe_refused("header_timeout")
     metrics.observe_predictions(np.array([0.1, 0.9]))
     text = metrics.render().decode()
+    assert 'churn_requests_total{route="/v1/models/{name}:predict",status="499"} 1.0' in text
+    assert 'churn_request_latency_seconds_count{route="/v1/models/{name}:predict"} 3.0' in text
+    assert 'churn_connections_refused_total{reason="header_timeout"} 1.0' in text
     assert 'churn_requests_total{route="/v1/models/{name}:predict",status="200"} 2.0' in text
     assert 'churn_request_latency_seconds_bucket{le="0.0005",route="/v1/models/{name}:predict"} 2.0' in text
     assert "churn_request_instances_sum 2.0" in text
@@ -95,3 +139,17 @@ def test_verification_sample_covers_every_value_and_bound() -> None:
         bounds = schema.NUMERIC_RANGES[name]
         assert batch.numeric[:, column].min() == bounds.low and batch.numeric[:, column].max() == bounds.high
     assert len(sample_batch(1)) == 1
+
+
+def test_cli_passes_the_concurrency_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    import pipeline.cli
+    from pipeline.cli.common import app
+
+    pipeline.cli._register_commands()
+    seen: list[server.ServeOptions] = []
+    monkeypatch.setattr(server, "serve", lambda config, options, announce: seen.append(options))
+    result = CliRunner().invoke(app, ["serve", "--limit-concurrency", "9", "--port", "8099"])
+    assert result.exit_code == 0, result.output
+    assert seen[0].limit_concurrency == 9 and seen[0].port == 8099
