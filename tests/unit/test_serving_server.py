@@ -144,10 +144,8 @@ def test_verification_sample_covers_every_value_and_bound() -> None:
 def test_cli_passes_the_concurrency_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    import pipeline.cli
-    from pipeline.cli.common import app
+    from pipeline.cli.app import app
 
-    pipeline.cli._register_commands()
     seen: list[server.ServeOptions] = []
     monkeypatch.setattr(server, "serve", lambda config, options, announce: seen.append(options))
     result = CliRunner().invoke(app, ["serve", "--limit-concurrency", "9", "--port", "8099"])
