@@ -18,8 +18,9 @@ from pipeline.core import atomic
 from pipeline.core.records import RetrainDecision
 from pipeline.errors import DataError
 from pipeline.training import data, schema
+from pipeline.training.behaviour import behaviour_checks, behaviour_summary
 from pipeline.training.gate import gate
-from pipeline.training.scoring import holdout_metrics
+from pipeline.training.scoring import holdout_metrics, offline_scorer
 
 MIN_HOLDOUT_ROWS = 20
 
@@ -63,6 +64,10 @@ def retrain(config: Config, backend: Backend, new_data: Path | None = None) -> t
     scores = {"champion": holdout_metrics(champion, window.holdout),
               "challenger": holdout_metrics(challenger, window.holdout)}
     promote, reason = gate(scores["champion"], scores["challenger"], config.retrain)
+    behaviour = behaviour_summary(behaviour_checks(offline_scorer(challenger.model_dir)))
+    if promote and not behaviour["passed"]:
+        failed = [c["name"] for c in behaviour["checks"] if not c["passed"]]
+        promote, reason = False, f"{reason}, but the challenger fails behaviour checks: {'; '.join(failed)}"
     if promote:
         backend.registry.promote(version.version_id, "champion")
         _roll_out(config, backend)
@@ -73,7 +78,7 @@ def retrain(config: Config, backend: Backend, new_data: Path | None = None) -> t
         holdout_churn_rate=float(np.mean(data.labels_of(window.holdout))),
         metrics=scores, rules=config.retrain.model_dump(),
         champion_now=backend.registry.resolve(f"{backend.registry.name}@champion").version_id,
-        decided_at=stamp)
+        decided_at=stamp, behaviour=behaviour)
     record = config.paths.artifacts / "retrain" / stamp / "decision.json"
     atomic.write_json(record, decision.to_dict())
     return decision, record
