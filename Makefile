@@ -22,13 +22,15 @@ PHONY_STEPS := observe notebook doctor compat upload deploy undeploy cleanup ser
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
+# Bytecode is compiled at install (uv's --compile-bytecode; pip does it by default): machines with
+# PYTHONDONTWRITEBYTECODE=1 would otherwise compile TensorFlow from source on every command.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@uv="$$(command -v uv || true)"; \
 	if [ -z "$$uv" ] && [ "$(USE_UV)" != 0 ]; then \
 	  $(BIN)/python -m pip install -q uv >/dev/null 2>&1 && uv=$(BIN)/uv; fi; \
 	if [ -n "$$uv" ] && [ "$(USE_UV)" != 0 ]; then \
-	  echo "installing with uv"; $$uv pip install --python $(BIN)/python -e '.[dev,bench]'; \
+	  echo "installing with uv"; $$uv pip install --compile-bytecode --python $(BIN)/python -e '.[dev,bench]'; \
 	else \
 	  echo "installing with pip"; $(BIN)/python -m pip install -q --upgrade pip && \
 	  $(BIN)/python -m pip install -e '.[dev,bench]'; \
@@ -100,7 +102,7 @@ TF_SIDE ?= .venv-tf215
 TF_SIDE_PKG ?= tensorflow-cpu==2.15.1
 $(TF_SIDE)/.installed:
 	@test -x $(TF_SIDE)/bin/python || $(PYTHON) -m venv $(TF_SIDE)
-	@if [ -x $(BIN)/uv ] && [ "$(USE_UV)" != 0 ]; then $(BIN)/uv pip install -q --python $(TF_SIDE)/bin/python '$(TF_SIDE_PKG)'; \
+	@if [ -x $(BIN)/uv ] && [ "$(USE_UV)" != 0 ]; then $(BIN)/uv pip install -q --compile-bytecode --python $(TF_SIDE)/bin/python '$(TF_SIDE_PKG)'; \
 	else $(TF_SIDE)/bin/python -m pip install -q '$(TF_SIDE_PKG)'; fi
 	@touch $@
 
