@@ -46,9 +46,9 @@ def build_window(config: Config, new_data: Path | None, workdir: Path) -> Traini
     combined = pd.concat([old, fresh.iloc[:cut]], ignore_index=True)
     combined = combined.drop_duplicates(subset=[schema.ID_COLUMN], keep="last")
     path = workdir / "training_window.csv"
-    atomic.write_text(path, combined.to_csv(index=False))
+    atomic.write_text(path, combined.to_csv(index=False), private=True)  # customer rows
     holdout_path = workdir / "holdout.csv"
-    atomic.write_text(holdout_path, recent.to_csv(index=False))
+    atomic.write_text(holdout_path, recent.to_csv(index=False), private=True)
     return TrainingWindow(path, data.load_dataset(holdout_path, config.data))
 
 
@@ -77,8 +77,9 @@ def retrain(config: Config, new_data: Path | None = None) -> dict[str, Any]:
     registry = LocalRegistry.from_config(config)
     champion = resolve_model(config, f"{registry.name}@champion")
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    workdir = config.paths.artifacts / "retrain" / stamp
-    workdir.mkdir(parents=True, exist_ok=True)
+    # A folder this call creates (stamp-2 when a retrain ran in the same second), so a
+    # failure may delete it whole without touching an earlier record.
+    workdir = atomic.fresh_directory(config.paths.artifacts / "retrain", stamp)
     try:
         decision = _challenge(config, registry, champion, new_data, workdir)
     except BaseException:
