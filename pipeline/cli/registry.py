@@ -91,20 +91,20 @@ def models_show(
 
     Example: [bold]churn models show churn@champion[/]
     """
-    from pipeline import atomic
-    from pipeline.registry import resolve_model
+    from pipeline.registry import resolve_model, version_metrics
 
     resolved = resolve_model(load(config, set_), ref)
-    metrics = atomic.read_json(resolved.source_dir / "metrics.json")
+    threshold, metrics = version_metrics(resolved)
+    labels = resolved.info.get("labels")
     table = Table(title=f"{resolved.name}@{resolved.version_id}")
     table.add_column("field")
     table.add_column("value")
     table.add_row("aliases", ", ".join(resolved.aliases) or "-")
-    table.add_row("labels", ", ".join(f"{k}={v}" for k, v in resolved.info.get("labels", {}).items()) or "-")
+    table.add_row("labels", ", ".join(f"{k}={v}" for k, v in labels.items()) if isinstance(labels, dict) else "-")
     table.add_row("model", str(resolved.model_dir))
-    table.add_row("threshold", f"{metrics['threshold']:.4f}")
-    for name, value in metrics["test"]["keras"].items():
-        table.add_row(f"test {name}", f"{value:.4f}")
+    table.add_row("threshold", f"{threshold:.4f}")
+    for name, value in metrics.items():
+        table.add_row(f"test {name}", f"{value:.4f}" if isinstance(value, (int, float)) else str(value)[:80])
     console.print(table)
 
 
