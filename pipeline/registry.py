@@ -71,8 +71,8 @@ class LocalRegistry:
             self.versions_dir.mkdir(parents=True, exist_ok=True)
             handle = lock.open("a")
         except IsADirectoryError:
-            raise RegistryError(f"{lock}: is a folder, expected the registry's lock file; remove it "
-                                "(it holds nothing)") from None
+            raise RegistryError(f"{lock}: is a folder, expected the registry's lock file; repair: remove it "
+                                "(it holds no data)") from None
         except OSError as exc:
             raise atomic.output_error(lock, exc) from None
         with handle:
@@ -99,10 +99,11 @@ class LocalRegistry:
             number = registry_files.version_number(entry.name)
             if number is None and entry.name.isdigit():
                 raise RegistryError(f"{entry}: not a version folder name (versions are plain ASCII numbers "
-                                    "1, 2, 3... without leading zeros); rename it or move it out of versions/")
+                                    "1, 2, 3... without leading zeros); repair: rename it or move it out of versions/")
             if number is not None:
                 if not entry.is_dir():
-                    raise RegistryError(f"{entry}: is a file, expected a version folder; move it out of versions/")
+                    raise RegistryError(f"{entry}: is a file, expected a version folder; repair: move it out of "
+                                        "versions/")
                 numbers.append(number)
         return sorted(numbers)
 
@@ -206,6 +207,7 @@ class LocalRegistry:
                 raise ModelRefError(f"{self.name}@{selector}: no such alias (aliases: {known})")
             version = aliases[selector]
             if not (self.versions_dir / str(version)).is_dir():
+                self.versions()  # a broken versions/ folder is what to report, if it is one
                 raise RegistryError(f"{self.root / 'aliases.json'}: alias {selector} points at version {version}, "
                                     f"which is not registered; repair: `churn models promote N --alias {selector}`")
         path = self._version_dir(version)

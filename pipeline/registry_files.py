@@ -129,7 +129,8 @@ def read_info(path: Path, version: int) -> dict[str, Any]:
 def expect_folder(path: Path, what: str) -> None:
     """A folder of the registry that exists but is something else."""
     if path.exists() and not path.is_dir():
-        raise RegistryError(f"{path}: is a file, expected the registry's {what} folder; move it out of the way")
+        raise RegistryError(f"{path}: is a file, expected the registry's {what} folder; repair: move it "
+                             "out of the way")
 
 
 def _event(path: Path, number: int, line: str) -> dict[str, Any]:
