@@ -38,9 +38,9 @@ def test_a_non_empty_folder_is_refused_and_untouched(tmp_path: Path) -> None:
     folder = users_folder(tmp_path)
     folder.chmod(0o750)
     before = snapshot(folder)
-    with pytest.raises(OutputError, match="not empty; nothing in it was touched"):
-        with atomic.staged_directory(folder) as staging:
-            (staging / "drift.json").write_text("{}")
+    with pytest.raises(OutputError, match="not empty; nothing in it was touched"), \
+            atomic.staged_directory(folder) as staging:
+        (staging / "drift.json").write_text("{}")
     assert snapshot(folder) == before and mode(folder) == 0o750
     assert [p.name for p in tmp_path.iterdir()] == ["mine"]
 
@@ -109,10 +109,10 @@ def test_replace_false_refuses_an_existing_file(tmp_path: Path) -> None:
 
 def test_a_file_appearing_during_the_write_is_not_replaced(tmp_path: Path) -> None:
     target = tmp_path / "scores.csv"
-    with pytest.raises(OutputError, match="appeared while this command ran"):
-        with atomic.writer(target, replace=False) as handle:
-            handle.write(b"ours")
-            target.write_text("someone else's")
+    with pytest.raises(OutputError, match="appeared while this command ran"), \
+            atomic.writer(target, replace=False) as handle:
+        handle.write(b"ours")
+        target.write_text("someone else's")
     assert target.read_text() == "someone else's"
     assert [p.name for p in tmp_path.iterdir()] == ["scores.csv"]
 
@@ -121,21 +121,18 @@ def test_temporary_names_are_unique_and_never_anyone_elses(tmp_path: Path) -> No
     # The fixed `.NAME.partial` temporary of old: someone's file by that name was deleted.
     bystander = tmp_path / ".scores.csv.partial"
     bystander.write_text("not ours")
-    with pytest.raises(RuntimeError):
-        with atomic.writer(tmp_path / "scores.csv") as handle:
-            handle.write(b"half")
-            raise RuntimeError("failed midway")
+    with pytest.raises(RuntimeError), atomic.writer(tmp_path / "scores.csv") as handle:
+        handle.write(b"half")
+        raise RuntimeError("failed midway")
     assert bystander.read_text() == "not ours"
     assert sorted(p.name for p in tmp_path.iterdir()) == [".scores.csv.partial"]
 
 
 def test_created_parents_are_removed_on_failure(tmp_path: Path) -> None:
-    with pytest.raises(RuntimeError):
-        with atomic.writer(tmp_path / "a" / "b" / "out.csv"):
-            raise RuntimeError("no rows")
-    with pytest.raises(RuntimeError):
-        with atomic.staged_directory(tmp_path / "c" / "d" / "run"):
-            raise RuntimeError("training failed")
+    with pytest.raises(RuntimeError), atomic.writer(tmp_path / "a" / "b" / "out.csv"):
+        raise RuntimeError("no rows")
+    with pytest.raises(RuntimeError), atomic.staged_directory(tmp_path / "c" / "d" / "run"):
+        raise RuntimeError("training failed")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -164,10 +161,10 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
     with tiny_folder(small, "64k"):
         with pytest.raises(OutputError, match="no space left on device"):
             atomic.write_bytes(small / "big.bin", b"x" * (1 << 20))
-        with pytest.raises(OutputError, match="no space left on device"):
-            with atomic.writer(small / "stream.csv") as handle:
-                for _ in range(64):
-                    handle.write(b"y" * (1 << 16))
+        with pytest.raises(OutputError, match="no space left on device"), \
+                atomic.writer(small / "stream.csv") as handle:
+            for _ in range(64):
+                handle.write(b"y" * (1 << 16))
         assert list(small.iterdir()) == []
 
 
@@ -190,8 +187,7 @@ def test_fresh_and_new_directories_never_share_a_name(tmp_path: Path) -> None:
     with atomic.new_directory(tmp_path, "20260101-120000") as (staging, final):
         (staging / "labels.csv").write_text("x")
     assert final.name == "20260101-120000-3" and (final / "labels.csv").exists()
-    with pytest.raises(RuntimeError):
-        with atomic.new_directory(tmp_path, "20260101-120000"):
-            raise RuntimeError("endpoint down")
+    with pytest.raises(RuntimeError), atomic.new_directory(tmp_path, "20260101-120000"):
+        raise RuntimeError("endpoint down")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["20260101-120000", "20260101-120000-2",
                                                           "20260101-120000-3"]
