@@ -127,6 +127,16 @@ def check_new_directory(final: Path) -> Path:
     return final
 
 
+def probe_new_directory(final: Path) -> Path:
+    """Refuse `final` now, as staged_directory would later, when it is occupied or cannot
+    be written (for commands that work a long time before they write)."""
+    absolute = check_new_directory(final)
+    staging, created = _new_partial(absolute.parent, absolute.name, absolute)
+    staging.rmdir()
+    _remove_dirs(created)
+    return Path(final)
+
+
 @contextmanager
 def staged_directory(final: Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of `final`; rename it to `final` when the block succeeds,

@@ -95,9 +95,8 @@ def score_all(model: keras.Model, fitted: dict[str, Any], frame: pd.DataFrame) -
 def train_run(config: Config, data_path: Path | None = None, run_dir: Path | None = None) -> Path:
     """Load, validate, split, fit, evaluate and export; return the finished run directory."""
     data_path = Path(data_path or config.data.path)
-    # New or empty only, checked before the (long) training; staged_directory checks again.
     final = Path(run_dir) if run_dir else new_run_dir(config)
-    atomic.check_new_directory(final)
+    atomic.probe_new_directory(final)  # occupied or unwritable: refused before any work
     with progress.make_progress() as bar:
         with progress.stage(bar, "Loading and validating data"):
             frame = data.load_dataset(data_path, config.data)
