@@ -74,6 +74,8 @@ def writer(path: Path, *, private: bool = False, replace: bool = True) -> Iterat
     existing file (checked again at the rename, without a race). A replaced file keeps its
     permissions unless `private`."""
     path = check_new_file(path, replace)
+    if path.is_symlink():
+        path = path.resolve()  # replace the file a link points at, never the user's link
     created = _make_parents(path.parent)
     leftovers.remove_stale(path.parent)
     temporary = path.parent / leftovers.temporary_name(path.name, "tmp")

@@ -97,6 +97,14 @@ def test_a_replaced_file_keeps_its_mode(tmp_path: Path) -> None:
     assert target.read_text() == "new" and mode(target) == 0o664
 
 
+def test_a_linked_file_is_replaced_through_its_link(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "README.md").write_text("old")
+    (tmp_path / "README.md").symlink_to(tmp_path / "docs" / "README.md")
+    atomic.write_text(tmp_path / "README.md", "new")
+    assert (tmp_path / "README.md").is_symlink() and (tmp_path / "docs" / "README.md").read_text() == "new"
+
+
 def test_replace_false_refuses_an_existing_file(tmp_path: Path) -> None:
     target = tmp_path / "scores.csv"
     target.write_text("mine")
