@@ -70,7 +70,7 @@ serve: setup ## Serve churn@champion in the foreground (Ctrl-C to stop)
 	$(CHURN) serve $(ARGS)
 
 predict: setup ## Batch-score a CSV: make predict INPUT=in.csv OUTPUT=out.csv
-	$(CHURN) predict --input $(or $(INPUT),$(DATA)) --output $(or $(OUTPUT),artifacts/predictions.csv) $(ARGS)
+	$(CHURN) predict --input $(or $(INPUT),$(DATA)) --output $(or $(OUTPUT),artifacts/predictions.csv --overwrite) $(ARGS)
 
 simulate: setup ## Send drifted traffic (contract, fiber) to the local endpoint
 	$(CHURN) simulate --drift $(or $(DRIFT),contract,fiber) --rows $(or $(ROWS),2000) $(ARGS)

@@ -19,6 +19,10 @@ class RunDirError(PipelineError):
     """A run directory is missing, incomplete or already exists."""
 
 
+class OutputError(PipelineError):
+    """An output location cannot be written, or already holds something that is not ours."""
+
+
 class ModelRefError(PipelineError):
     """A model reference (churn@alias, churn@N, run dir) cannot be resolved."""
 

@@ -59,17 +59,17 @@ class LocalModelRegistry:
         return str(self.store.rollback(alias))
 
     def fetch(self, ref: str) -> LocalModel:
-        from pipeline.registry.local_registry import resolve_model
+        from pipeline.registry.local_registry import resolve_model, version_metrics
 
         resolved = resolve_model(self.config, ref)
         info = resolved.info
-        metrics = info.get("test_metrics") or {}
+        threshold, metrics = version_metrics(resolved)
+        labels = info.get("labels")
         version = ModelVersion(
             name=resolved.name, version_id=str(resolved.version_id), aliases=tuple(resolved.aliases),
-            labels=dict(info.get("labels", {})), created_at=str(info.get("created_at", "")),
+            labels=dict(labels) if isinstance(labels, dict) else {}, created_at=str(info.get("created_at", "")),
             run_id=str(info.get("run_id", Path(resolved.source_dir).name)),
-            threshold=info.get("threshold"), test_metrics=dict(metrics),
-            location=str(resolved.model_dir))
+            threshold=float(threshold), test_metrics=dict(metrics), location=str(resolved.model_dir))
         return LocalModel(version, Path(resolved.source_dir))
 
 

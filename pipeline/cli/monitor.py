@@ -26,7 +26,9 @@ def monitor_command(
     since: Annotated[str | None, typer.Option("--since", help="With --from-log: ISO time or age (12h, 1d).")] = None,
     window: Annotated[str | None, typer.Option("--window", help="Window length (default monitor.window).")] = None,
     labels: Annotated[Path | None, typer.Option("--labels", help="CSV of customerID,Churn that arrived.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Output dir (default artifacts/monitoring/<ts>).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="New or empty output folder (default artifacts/monitoring/<ts>); one holding anything "
+        "is refused, never emptied.")] = None,
     fail_on_drift: Annotated[bool, typer.Option("--fail-on-drift", help="Exit 1 when a threshold is crossed.")] = False,
     config: ConfigOpt = None,
     set_: SetOpt = None,

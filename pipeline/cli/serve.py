@@ -49,6 +49,10 @@ def serve_command(
     serve(settings, options, announce=lambda line: console_err.print(line, highlight=False))
 
 
+OverwriteOpt = Annotated[bool, typer.Option(
+    "--overwrite", help="Replace the output file if it exists (refused otherwise).")]
+
+
 def predict_command(
     input_path: Annotated[Path, typer.Option("--input", help="Customer CSV (Telco schema; Churn optional).")],
     output: Annotated[Path, typer.Option("--output", help="Output CSV: customerID, churn_probability, "
@@ -56,6 +60,7 @@ def predict_command(
     model: ModelOpt = None,
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows scored per chunk (memory bound).")] = 50_000,
     engine: EngineOpt = "auto",
+    overwrite: OverwriteOpt = False,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -66,7 +71,8 @@ def predict_command(
     from pipeline.serving.batch_predict import predict_file
 
     settings = load(config, set_)
-    summary = predict_file(settings, input_path, output, model or settings.serve.model, chunk_rows, engine)
+    summary = predict_file(settings, input_path, output, model or settings.serve.model, chunk_rows, engine,
+                           overwrite)
     console_err.print(f"scored {summary.rows:,} rows with {summary.model}", highlight=False)
     print(summary.output)
 
@@ -77,6 +83,7 @@ def logs_export_command(
                      ] = None,
     until: Annotated[str | None, typer.Option(help="Before this time (same forms as --since).")] = None,
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows read per chunk.")] = 50_000,
+    overwrite: OverwriteOpt = False,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -89,7 +96,7 @@ def logs_export_command(
 
     settings = load(config, set_)
     rows = export_log(settings.paths.prediction_log, out, parse_time(since) if since else None,
-                      parse_time(until) if until else None, chunk_rows)
+                      parse_time(until) if until else None, chunk_rows, overwrite)
     console.print(f"exported {rows:,} predictions from {settings.paths.prediction_log}", highlight=False)
     print(out)
 

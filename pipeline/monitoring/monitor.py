@@ -43,8 +43,13 @@ def parse_window(text: str) -> dt.timedelta:
     units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
     number, unit = text[:-1], text[-1:]
     if unit not in units or not number.replace(".", "", 1).isdigit() or float(number) <= 0:
-        raise MonitoringError(f"--window {text!r}: expected a length like 30m, 12h, 1d or 2w")
-    return dt.timedelta(**{units[unit]: float(number)})
+        raise MonitoringError(f"--window {text[:40]!r}: expected a length like 30m, 12h, 1d or 2w")
+    try:
+        window = dt.timedelta(**{units[unit]: float(number)})
+        dt.datetime.now(dt.timezone.utc) - 2 * window  # the previous window must be a date too
+    except OverflowError:
+        raise MonitoringError(f"--window {text[:40]!r}: too long (at most a few thousand years)") from None
+    return window
 
 
 def csv_chunks(path: Path) -> Iterator[pd.DataFrame]:
@@ -136,21 +141,35 @@ def live_performance(labels_path: Path, scores: pd.Series, threshold: float) -> 
 
 
 def run_monitor(config: Config, backend: Backend, request: MonitorRequest) -> dict[str, Any]:
-    """Compute, write DIR/drift.json and DIR/report.html, alert when drifted; return the report."""
+    """Compute, write DIR/drift.json and DIR/report.html, alert when drifted; return the report.
+
+    DIR (--out) must be new or an empty folder: it is staged from the start, so an
+    unwritable or occupied location is refused before any work, and appears only complete."""
     chunks, since = _current(backend, request)
-    resolved = backend.registry.fetch(request.model_ref)
-    baseline = RunDir(resolved.source_dir).baseline()
-    if request.labels and not request.from_log:
-        chunks = _scored(resolved, chunks)
-    collector = ScoreCollector(chunks)
-    skew = skew_result(config, baseline, collector, with_scores=request.from_log or bool(request.labels))
-    report = _report(config, request, resolved, skew, since)
-    if request.from_log and since is not None:
-        report["window_drift"] = window_drift(config, backend, request, since)
-    if request.labels:
-        threshold = RunDir(resolved.source_dir).threshold()
-        report["performance"] = live_performance(request.labels, collector.joined_scores(), threshold)
-    return _write(config, request, report, baseline)
+    out = output_dir(config, request)
+    with atomic.staged_directory(out) as staging:
+        resolved = backend.registry.fetch(request.model_ref)
+        run = RunDir(resolved.source_dir)
+        baseline = run.baseline()
+        if request.labels and not request.from_log:
+            chunks = _scored(resolved, chunks)
+        collector = ScoreCollector(chunks)
+        skew = skew_result(config, baseline, collector, with_scores=request.from_log or bool(request.labels))
+        report = _report(config, request, resolved, skew, since)
+        if request.from_log and since is not None:
+            report["window_drift"] = window_drift(config, backend, request, since)
+        if request.labels:
+            report["performance"] = live_performance(request.labels, collector.joined_scores(), run.threshold())
+        _write(staging, out, report, baseline)
+    return _publish(config, out, report)
+
+
+def output_dir(config: Config, request: MonitorRequest) -> Path:
+    """--out, or a new artifacts/monitoring/<UTC time>; refused when it holds anything."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+    out = Path(request.out) if request.out else config.paths.monitoring / stamp
+    atomic.check_new_directory(out)
+    return out
 
 
 def _current(backend: Backend, request: MonitorRequest) -> tuple[Iterator[pd.DataFrame], dt.datetime | None]:
@@ -186,15 +205,18 @@ def _report(config: Config, request: MonitorRequest, model: LocalModel, skew: Dr
             "mode": "skew", **skew.to_dict()}
 
 
-def _write(config: Config, request: MonitorRequest, report: dict[str, Any], baseline: BaselineStats) -> dict[str, Any]:
-    from pipeline.monitoring import alerts, drift_report, gauges
+def _write(staging: Path, out: Path, report: dict[str, Any], baseline: BaselineStats) -> None:
+    from pipeline.monitoring import drift_report
 
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
-    out = Path(request.out) if request.out else config.paths.monitoring / stamp
-    with atomic.staged_directory(out, overwrite=True) as staging:
-        report["report"] = str(out / "report.html")
-        drift_report.write_drift_report(staging / "report.html", report, baseline)
-        atomic.write_json(staging / "drift.json", report)
+    report["report"] = str(out / "report.html")
+    drift_report.write_drift_report(staging / "report.html", report, baseline)
+    atomic.write_json(staging / "drift.json", report)
+
+
+def _publish(config: Config, out: Path, report: dict[str, Any]) -> dict[str, Any]:
+    """Alerts and the latest-run gauges, once DIR is in place."""
+    from pipeline.monitoring import alerts, gauges
+
     if report["drifted_features"]:
         report["alert"] = alerts.send_alerts(report, out, config.monitor, config.paths.monitoring / "alerts.jsonl")
     atomic.write_json(config.paths.monitoring / gauges.LATEST, gauges.latest_summary(report, out))

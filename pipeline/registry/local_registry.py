@@ -5,7 +5,10 @@
     artifacts/registry/<model>/history.jsonl   every alias move (for rollback and audit)
 
 A version is staged under a temporary name and renamed into place under a file lock, so
-concurrent uploads get distinct numbers and a crash leaves no visible partial version.
+concurrent uploads get distinct numbers and a crash leaves no visible partial version (the
+next upload removes the staging folder a killed one left). Commands that change the
+registry first check every file they build on (pipeline.registry.files) and refuse, with
+one line, while one is broken; commands that only read need only the files they read.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,7 +27,8 @@ from typing import Any
 
 from pipeline.config import Config
 from pipeline.core import atomic
-from pipeline.errors import ModelRefError, RegistryError
+from pipeline.errors import ModelRefError, RegistryError, RunDirError
+from pipeline.registry import files as registry_files
 from pipeline.training.runs import check_run_dir
 
 COPIED = ("model", "metrics.json", "intervals.json", "baseline_stats.json", "model_card.json",
@@ -61,26 +64,57 @@ class LocalRegistry:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        self.versions_dir.mkdir(parents=True, exist_ok=True)
-        with (self.root / ".lock").open("a") as handle:
+        """The registry's write lock, after checking every file a change builds on."""
+        lock = self.root / ".lock"
+        registry_files.expect_folder(self.root, "model")
+        registry_files.expect_folder(self.versions_dir, "versions")
+        try:
+            self.versions_dir.mkdir(parents=True, exist_ok=True)
+            handle = lock.open("a")
+        except IsADirectoryError:
+            raise RegistryError(f"{lock}: is a folder, expected the registry's lock file; repair: remove it "
+                                "(it holds no data)") from None
+        except OSError as exc:
+            raise atomic.output_error(lock, exc) from None
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
+                self.check_files()
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def check_files(self) -> None:
+        """Refuse to change a registry whose versions, aliases or history are broken."""
+        self.versions()
+        self.aliases()
+        self.history()
+
     def versions(self) -> list[int]:
-        """Registered version numbers, ascending (staging folders are invisible)."""
+        """Registered version numbers, ascending (hidden staging folders are invisible)."""
+        registry_files.expect_folder(self.versions_dir, "versions")
         if not self.versions_dir.is_dir():
             return []
-        return sorted(int(p.name) for p in self.versions_dir.iterdir() if p.name.isdigit())
+        numbers = []
+        for entry in self.versions_dir.iterdir():
+            number = registry_files.version_number(entry.name)
+            if number is None and entry.name.isdigit():
+                raise RegistryError(f"{entry}: not a version folder name (versions are plain ASCII numbers "
+                                    "1, 2, 3... without leading zeros); repair: rename it or move it out of versions/")
+            if number is not None:
+                if not entry.is_dir():
+                    raise RegistryError(f"{entry}: is a file, expected a version folder; repair: move it out of "
+                                        "versions/")
+                numbers.append(number)
+        return sorted(numbers)
 
     def aliases(self) -> dict[str, int]:
-        path = self.root / "aliases.json"
-        return {k: int(v) for k, v in atomic.read_json(path).items()} if path.exists() else {}
+        """Alias -> version number, from aliases.json."""
+        return registry_files.read_aliases(self.root / "aliases.json")
 
     def info(self, version: int) -> dict[str, Any]:
-        return atomic.read_json(self._version_dir(version) / "version.json")
+        """versions/N/version.json: run, creation time, labels, threshold, test metrics."""
+        return registry_files.read_info(self._version_dir(version) / "version.json", version)
 
     def _version_dir(self, version: int) -> Path:
         path = self.versions_dir / str(version)
@@ -95,7 +129,8 @@ class LocalRegistry:
         for alias in aliases:
             check_alias(alias)
         labels = check_labels(labels or {})
-        staging = self.root / f".staging-{uuid.uuid4().hex}"
+        self.check_files()  # before the copy: a broken registry refuses at once
+        staging = atomic.partial_directory(self.root, "staging")
         try:
             _copy_run(run_dir, staging)
             with self._locked():
@@ -107,6 +142,10 @@ class LocalRegistry:
                     wanted.append("champion")  # the first model is the champion until beaten
                 for alias in wanted:
                     self._move_alias(alias, version, kind="upload")
+        except OSError as exc:
+            if exc.errno in atomic.STORAGE_ERRNOS:
+                raise atomic.output_error(self.root, exc) from None
+            raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return version
@@ -115,7 +154,7 @@ class LocalRegistry:
         """Point `alias` at `version` atomically; returns the version it pointed at before."""
         check_alias(alias)
         with self._locked():
-            self._version_dir(version)
+            self.info(version)  # a version whose record is broken cannot be served either
             return self._move_alias(alias, version, kind="promote")
 
     def rollback(self, alias: str = "champion") -> int:
@@ -133,24 +172,27 @@ class LocalRegistry:
             if event["alias"] != alias:
                 continue
             if event["kind"] == "rollback":
-                stack.pop()
+                if stack:  # a hand-trimmed history may start with a rollback
+                    stack.pop()
             elif not stack or stack[-1] != event["to"]:
                 stack.append(event["to"])
         return stack
 
     def history(self) -> list[dict[str, Any]]:
-        path = self.root / "history.jsonl"
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        """Every alias move, oldest first, from history.jsonl."""
+        return registry_files.read_history(self.root / "history.jsonl")
 
     def _move_alias(self, alias: str, version: int, kind: str) -> int | None:
         current = self.aliases()
         previous = current.get(alias)
         current[alias] = version
         event = {"time": _now(), "alias": alias, "from": previous, "to": version, "kind": kind}
-        with (self.root / "history.jsonl").open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(event) + "\n")
+        path = self.root / "history.jsonl"
+        line = json.dumps(event) + "\n"
+        if not registry_files.ends_with_newline(path):
+            line = "\n" + line  # never glue an event onto a line a crash cut short
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
         atomic.write_json(self.root / "aliases.json", current)
@@ -158,17 +200,34 @@ class LocalRegistry:
 
     def resolve(self, selector: str) -> ResolvedModel:
         """`3`, `champion` or `default` -> the registered version."""
-        if selector.isdigit():
-            version = int(selector)
-        else:
-            aliases = self.aliases()
+        aliases = self.aliases()
+        version = registry_files.version_number(selector)
+        if version is None:
             if selector not in aliases:
                 known = ", ".join(sorted(aliases)) or "none (run `churn upload RUN_DIR` first)"
                 raise ModelRefError(f"{self.name}@{selector}: no such alias (aliases: {known})")
             version = aliases[selector]
+            if not (self.versions_dir / str(version)).is_dir():
+                self.versions()  # a broken versions/ folder is what to report, if it is one
+                raise RegistryError(f"{self.root / 'aliases.json'}: alias {selector} points at version {version}, "
+                                    f"which is not registered; repair: `churn models promote N --alias {selector}`")
         path = self._version_dir(version)
-        held = tuple(sorted(a for a, v in self.aliases().items() if v == version))
+        held = tuple(sorted(a for a, v in aliases.items() if v == version))
         return ResolvedModel(self.name, str(version), path / "model", path, held, self.info(version))
+
+
+def version_metrics(model: ResolvedModel) -> tuple[float, dict[str, Any]]:
+    """(threshold, Keras test metrics) of a registered version (from its checked
+    version.json) or of a run directory (from metrics.json)."""
+    if model.info:
+        return model.info["threshold"], model.info["test_metrics"]
+    path = model.source_dir / "metrics.json"
+    metrics = atomic.read_json(path)
+    try:
+        return float(metrics["threshold"]), dict(metrics["test"]["keras"])
+    except (KeyError, TypeError, ValueError):
+        raise RunDirError(f"{path}: expected threshold and test.keras metrics (written by `churn train`; "
+                          "rerun `churn evaluate RUN_DIR` to rewrite it)") from None
 
 
 def check_alias(alias: str) -> str:
@@ -212,7 +271,7 @@ def resolve_model(config: Config, ref: str) -> ResolvedModel:
 
 
 def _copy_run(run_dir: Path, target: Path) -> None:
-    target.mkdir(parents=True)
+    """The run's files into the (empty) staging folder `target`."""
     for name in COPIED:
         source = run_dir / name
         if source.is_dir():

@@ -3,19 +3,20 @@
 The input is read in chunks by the training loader (pipeline.training.data.iter_batches, label column
 optional), so every rule of the server's validation applies and a bad row stops the run
 with one line naming the file, line and column. Scores come from the same Scorer the server
-uses. The output appears only when complete (written under a temporary name, then renamed).
+uses. The output appears only when complete (written under a temporary name, then renamed),
+readable by its owner only (it holds customer IDs), and never replaces an existing file
+unless asked (`overwrite`).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from pipeline.config import Config
-from pipeline.core import progress
+from pipeline.core import atomic, progress
 from pipeline.errors import DataError
 from pipeline.serving.instances import encode_frame
 from pipeline.serving.scorer import Scorer, load_scorer
@@ -33,31 +34,25 @@ class PredictSummary:
 
 
 def predict_file(config: Config, input_path: Path, output_path: Path, ref: str,
-                 chunk_rows: int = CHUNK_ROWS, engine: str = "auto") -> PredictSummary:
+                 chunk_rows: int = CHUNK_ROWS, engine: str = "auto", overwrite: bool = False) -> PredictSummary:
     """Score every row of `input_path` with model REF into `output_path` (CSV)."""
     input_path, output_path = Path(input_path), Path(output_path)
     if not input_path.is_file():
         raise DataError(f"{input_path}: file not found (pass --input PATH to a customer CSV)")
     if output_path.resolve() == input_path.resolve():
         raise DataError(f"{output_path}: the output would overwrite the input; choose another --output")
-    scorer = load_scorer(config, ref, engine)
-    total = count_data_rows(input_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output_path.with_name(f".{output_path.name}.partial")
     rows = 0
-    try:
-        with progress.make_progress() as bar, temporary.open("w", encoding="utf-8", newline="") as out:
+    # Opened first: an unwritable --output is refused before the model loads.
+    with atomic.writer(output_path, private=True, replace=overwrite) as out:
+        scorer = load_scorer(config, ref, engine)
+        total = count_data_rows(input_path)
+        with progress.make_progress() as bar:
             task = bar.add_task(f"Scoring {input_path.name}", total=total, status="")
             batches = data.iter_batches(input_path, config.data, require_label=False, batch_rows=chunk_rows)
             for frame in batches:
-                score_frame(scorer, frame).to_csv(out, header=rows == 0, index=False)
+                out.write(score_frame(scorer, frame).to_csv(header=rows == 0, index=False).encode("utf-8"))
                 rows += len(frame)
                 bar.update(task, completed=rows, status=f"{rows:,} rows")
-            out.flush()
-            os.fsync(out.fileno())
-        temporary.replace(output_path)
-    finally:
-        temporary.unlink(missing_ok=True)
     return PredictSummary(rows=rows, output=output_path, model=f"{scorer.name}@{scorer.version_id}")
 
 

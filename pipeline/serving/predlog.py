@@ -286,7 +286,11 @@ def parse_time(text: str, now: dt.datetime | None = None) -> dt.datetime:
     age = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
     if age:
         unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[age.group(2)]
-        return now - dt.timedelta(**{unit: float(age.group(1))})
+        try:
+            return now - dt.timedelta(**{unit: float(age.group(1))})
+        except OverflowError:
+            raise PredictionLogError(f"time {text[:40]!r}: age reaches before year 1; give an ISO time "
+                                     "or a shorter age like 30d") from None
     try:
         moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:

@@ -100,20 +100,24 @@ def simulate(url: str, endpoint: str, shifts: list[str], rows: int, out_dir: Pat
     route = f"{require_loopback(url)}/v1/endpoints/{endpoint}:predict"
     frame = drifted_customers(rows, shifts, seed)
     instances = instances_of(frame)
-    started, sent, failed = time.monotonic(), 0, 0
-    for start in range(0, rows, batch):
-        if time.monotonic() - started > MAX_SECONDS:
-            break
-        ok = _post(route, instances[start:start + batch], token)
-        sent, failed = sent + (batch if ok else 0), failed + (0 if ok else 1)
-        if on_batch:
-            on_batch(min(batch, rows - start))
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    target = Path(out_dir) / stamp
-    labelled = atomic.write_text(target / "labelled.csv", frame.to_csv(index=False))
-    truth = frame[[schema.ID_COLUMN, schema.LABEL_COLUMN]]
-    labels = atomic.write_text(target / "labels.csv", truth.to_csv(index=False))
-    return SimulationResult(rows, min(sent, rows), failed, time.monotonic() - started, labelled, labels)
+    # The folder is claimed before any traffic (an unwritable place fails first, a run in
+    # the same second gets <stamp>-2) and filled in one rename: labels are never half there.
+    with atomic.new_directory(Path(out_dir), stamp) as (staging, target):
+        started, sent, failed = time.monotonic(), 0, 0
+        for start in range(0, rows, batch):
+            if time.monotonic() - started > MAX_SECONDS:
+                break
+            ok = _post(route, instances[start:start + batch], token)
+            sent, failed = sent + (batch if ok else 0), failed + (0 if ok else 1)
+            if on_batch:
+                on_batch(min(batch, rows - start))
+        # Customer IDs with their outcomes: private to the user who ran it.
+        atomic.write_text(staging / "labelled.csv", frame.to_csv(index=False), private=True)
+        truth = frame[[schema.ID_COLUMN, schema.LABEL_COLUMN]]
+        atomic.write_text(staging / "labels.csv", truth.to_csv(index=False), private=True)
+    return SimulationResult(rows, min(sent, rows), failed, time.monotonic() - started,
+                            target / "labelled.csv", target / "labels.csv")
 
 
 def _post(route: str, instances: list[dict[str, Any]], token: str | None) -> bool:

@@ -79,7 +79,8 @@ def retrain(config: Config, backend: Backend, new_data: Path | None = None) -> t
         metrics=scores, rules=config.retrain.model_dump(),
         champion_now=backend.registry.resolve(f"{backend.registry.name}@champion").version_id,
         decided_at=stamp, behaviour=behaviour)
-    record = config.paths.artifacts / "retrain" / stamp / "decision.json"
+    # A folder of this call's own (stamp-2 when a retrain ran in the same second).
+    record = atomic.fresh_directory(config.paths.artifacts / "retrain", stamp) / "decision.json"
     atomic.write_json(record, decision.to_dict())
     return decision, record
 

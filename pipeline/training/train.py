@@ -99,6 +99,7 @@ def train_run(config: Config, data_path: Path | None = None, run_dir: Path | Non
     came from in `source`) instead of a path to read again."""
     data_path = Path(data_path or config.data.path)
     final = Path(run_dir) if run_dir else new_run_dir(config)
+    atomic.probe_new_directory(final)  # occupied or unwritable: refused before any work
     with progress.make_progress() as bar:
         with progress.stage(bar, "Loading and validating data"):
             if frame is None:

@@ -135,10 +135,10 @@ def test_missing_feature_is_a_clear_error(trained_run: Path, small_csv: Path, sm
 
 
 def test_cli_fail_on_drift(trained_run: Path, shifted_csv: Path, tmp_path: Path, small_config) -> None:
-    args = ["monitor", "--model", str(trained_run), "--current", str(shifted_csv), "--out", str(tmp_path / "m"),
+    args = ["monitor", "--model", str(trained_run), "--current", str(shifted_csv),
             "--set", f"paths.artifacts={small_config.paths.artifacts}"]
-    assert runner.invoke(app, args).exit_code == 0
-    result = runner.invoke(app, [*args, "--fail-on-drift"])
+    assert runner.invoke(app, [*args, "--out", str(tmp_path / "m")]).exit_code == 0
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "m2"), "--fail-on-drift"])
     assert result.exit_code == 1, result.output
 
 

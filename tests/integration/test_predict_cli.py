@@ -39,6 +39,7 @@ def test_predict_scores_every_row_in_chunks(trained_run: Path, small_csv: Path, 
     assert np.max(np.abs(scores["churn_probability"].to_numpy() - reference)) < 1e-5
     assert (scores["interval_lower"] <= scores["interval_upper"]).all()
     assert set(scores["churn"]) <= {"Yes", "No"}
+    assert out.stat().st_mode & 0o777 == 0o600  # customer IDs: the owner's only
 
 
 def test_predict_stops_at_a_bad_row_and_writes_nothing(trained_run: Path, small_csv: Path,
@@ -82,6 +83,7 @@ def test_logs_export(tmp_path: Path, suffix: str) -> None:
     frame = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
     assert len(frame) == 60 and frame["tenure"].tolist()[:4] == [0, 0, 1, 1]
     assert {"request_id", "timestamp", "model_version", "churn_probability", "Contract"} <= set(frame.columns)
+    assert out.stat().st_mode & 0o777 == 0o600  # customer IDs: the owner's only
 
 
 def test_logs_export_with_nothing_new_is_an_error(tmp_path: Path) -> None:

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from pipeline.config import load_config
+from pipeline.core import leftovers
 from pipeline.errors import ModelRefError, RegistryError, RunDirError
 from pipeline.registry import local_registry as registry_module
 from pipeline.registry.local_registry import LocalRegistry, resolve_model
-from tests.fakes.fixtures import write_run_files
-
-
-def fake_run(root: Path, name: str = "run", auc: float = 0.8) -> Path:
-    run = root / name
-    (run / "model").mkdir(parents=True)
-    (run / "model" / "saved_model.pb").write_bytes(b"pb" * 1000)
-    write_run_files(run, roc_auc=auc)
-    return run
+from tests.fakes.registry_runs import fake_run
 
 
 @pytest.fixture()
@@ -119,3 +115,21 @@ def test_resolve_references(tmp_path: Path) -> None:
         resolve_model(config, "churn@staging")
     with pytest.raises(ModelRefError, match="unknown model"):
         resolve_model(config, "other@1")
+
+
+def test_upload_removes_a_killed_uploads_staging_and_keeps_modes(reg: LocalRegistry, tmp_path: Path) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    start = leftovers.process_start(child.pid) or 0
+    child.wait(timeout=30)
+    reg.root.mkdir(parents=True)
+    stale = reg.root / f".staging.{child.pid}-{start}-{leftovers.host_tag()}-0badcafe.partial"
+    (stale / "model").mkdir(parents=True)  # what `kill -9` mid-copy leaves
+    previous = os.umask(0o022)
+    try:
+        reg.upload(fake_run(tmp_path))
+    finally:
+        os.umask(previous)
+    assert not stale.exists()
+    assert sorted(p.name for p in reg.root.iterdir()) == [".lock", "aliases.json", "history.jsonl", "versions"]
+    assert (reg.versions_dir / "1").stat().st_mode & 0o777 == 0o755
+    assert (reg.root / "aliases.json").stat().st_mode & 0o777 == 0o644
