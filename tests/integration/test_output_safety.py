@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from pipeline.backends import backend_for
 from pipeline.errors import OutputError
 from pipeline.tools import simulate as simulate_module
 from tests.fakes.locations import read_only_folder, run_churn, snapshot
@@ -70,8 +71,9 @@ def test_monitor_out_dot_deletes_nothing(small_csv: Path, tmp_path: Path, monkey
                                          capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(users_folder(tmp_path / "work"))
     before = snapshot(Path.cwd())
-    code, _, err = run_churn(["monitor", "--current", str(small_csv), "--out", ".", *settings(tmp_path)],
-                             monkeypatch, capsys)
+    local_yaml = Path(__file__).resolve().parents[2] / "configs" / "local.yaml"  # the folder has no config
+    code, _, err = run_churn(["monitor", "--current", str(small_csv), "--out", ".", "--config", str(local_yaml),
+                              *settings(tmp_path)], monkeypatch, capsys)
     assert_one_line(code, err, "not empty")
     assert snapshot(Path.cwd()) == before
 
@@ -220,13 +222,17 @@ def test_a_failed_retrain_keeps_an_earlier_record(tmp_path: Path, monkeypatch: p
     earlier = config.paths.artifacts / "retrain" / "20260131-120000"
     earlier.mkdir(parents=True)
     (earlier / "decision.json").write_text('{"promoted": true}')
-    monkeypatch.setattr(retrain_module, "resolve_model", lambda config, ref: None)
+    backend = backend_for(config)
+    monkeypatch.setattr(backend.registry, "fetch", lambda ref: None)
+    monkeypatch.setattr(retrain_module, "build_window",
+                        lambda config, new_data: SimpleNamespace(training=None, holdout=None, source="x"))
 
-    def fails(*args: object) -> dict:
+    def fails(*args: object, **kwargs: object) -> dict:
         raise RuntimeError("training failed")
 
-    monkeypatch.setattr(retrain_module, "_challenge", fails)
+    monkeypatch.setattr(retrain_module, "train_run", fails, raising=False)
+    monkeypatch.setattr("pipeline.training.train.train_run", fails)
     with pytest.raises(RuntimeError):
-        retrain_module.retrain(config)
+        retrain_module.retrain(config, backend)
     assert (earlier / "decision.json").read_text() == '{"promoted": true}'
     assert [p.name for p in earlier.parent.iterdir()] == ["20260131-120000"]
