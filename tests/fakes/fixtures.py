@@ -82,6 +82,13 @@ def write_training_csv(path: Path, rows: int = 4) -> Path:
     return path
 
 
+RUN_METRICS = {  # metrics.json as `churn train` writes it (test.<model>.<metric>, threshold)
+    "test": {"keras": {"roc_auc": 0.8431, "pr_auc": 0.66, "f1": 0.61, "accuracy": 0.8},
+             "logistic_regression": {"roc_auc": 0.84, "pr_auc": 0.65, "f1": 0.6,
+                                     "accuracy": 0.79}},
+    "threshold": 0.42, "rows": 100}
+
+
 def make_run_dir(root: Path, run_id: str = "20250101-120000-abc123") -> Path:
     """A run directory with a dummy SavedModel: the cloud steps copy files, never load them."""
     run = root / "runs" / run_id
@@ -90,8 +97,11 @@ def make_run_dir(root: Path, run_id: str = "20250101-120000-abc123") -> Path:
     (run / "model" / "fingerprint.pb").write_bytes(b"fingerprint")
     (run / "model" / "variables" / "variables.index").write_bytes(b"index")
     (run / "model" / "variables" / "variables.data-00000-of-00001").write_bytes(b"\0" * 2048)
-    (run / "metrics.json").write_text(json.dumps({"test.keras.roc_auc": 0.8431}))
-    (run / "model_card.json").write_text("{}")
+    (run / "metrics.json").write_text(json.dumps(RUN_METRICS))
+    (run / "model_card.json").write_text(json.dumps({"run_id": run_id}))
+    (run / "intervals.json").write_text(json.dumps({"method": "split-conformal", "alpha": 0.1}))
+    (run / "baseline_stats.json").write_text(json.dumps({"rows": 100, "features": {}}))
+    (run / "config.yaml").write_text("backend: local\n")
     return run
 
 

@@ -14,13 +14,18 @@ from typing import Any
 
 from pipeline.backends.vertex import gcloud, naming
 from pipeline.backends.vertex.api_errors import translate_errors
-from pipeline.backends.vertex.gcs import upload_directory
+from pipeline.backends.vertex.gcs import upload_directory, upload_files
 from pipeline.backends.vertex.plan import MODEL_ID, NEXT_VERSION, Plan, PlanStep, dry_run_result
 from pipeline.backends.vertex.session import init_vertex, require_bucket, require_project
 from pipeline.config import Config
 from pipeline.errors import CloudError, RunDirError
 
 log = logging.getLogger(__name__)
+
+# The run's small files, copied beside the SavedModel so a version can be described, served
+# and monitored from the registry alone (metrics, threshold, intervals, baseline statistics).
+RUN_FILES = ("metrics.json", "baseline_stats.json", "intervals.json", "model_card.json",
+             "config.yaml", "data_fingerprint.json")
 
 
 def upload_run_to_vertex(config: Config, run_dir: Path, aliases: list[str], dry_run: bool
@@ -45,8 +50,11 @@ def upload_run_to_vertex(config: Config, run_dir: Path, aliases: list[str], dry_
     version = next_version(existing) if existing else 1
     parent = existing.resource_name if existing else None
     plan = _upload_plan(config, run_dir, aliases, version, parent)
-    copy_step, upload_step = plan.steps
+    copy_step, *files_steps, upload_step = plan.steps
     files = upload_directory(config, credentials, model_dir, copy_step.args["destination"])
+    for step in files_steps:  # before registering: a registered version has its run files
+        upload_files(config, credentials, [Path(f) for f in step.args["sources"]],
+                     step.args["destination"])
     model = _upload_model(config, upload_step.args)
     if str(model.version_id) != str(version):
         log.warning("Vertex numbered the version %s, not %s (a concurrent upload?); its "
@@ -61,6 +69,7 @@ def upload_run_to_vertex(config: Config, run_dir: Path, aliases: list[str], dry_
         "aliases": list(model.version_aliases),
         "labels": upload_step.args["labels"],
         "files_uploaded": len(files),
+        "run_files": naming.runs_prefix(config, run_dir.name),
         "plan": plan.as_dict(),
     }
 
@@ -84,6 +93,15 @@ def _upload_plan(config: Config, run_dir: Path, aliases: list[str], version: str
         {"source": str(run_dir / "model"), "destination": artifact_uri,
          "kms_key_name": config.vertex.kms_key_name},
         gcloud.storage_copy(run_dir / "model", artifact_uri, config.vertex.kms_key_name)))
+    run_files = [run_dir / name for name in RUN_FILES if (run_dir / name).is_file()]
+    if run_files:
+        runs_uri = naming.runs_prefix(config, run_dir.name)
+        plan.add(PlanStep(
+            f"Copy the run's files ({', '.join(f.name for f in run_files)}) to {runs_uri}",
+            "google.cloud.storage: Blob.upload_from_filename",
+            {"sources": [str(f) for f in run_files], "destination": runs_uri,
+             "kms_key_name": config.vertex.kms_key_name},
+            gcloud.storage_copy_files(run_files, runs_uri, config.vertex.kms_key_name)))
     args: dict[str, Any] = {
         "display_name": config.registry.model_name,
         "artifact_uri": artifact_uri,
