@@ -28,8 +28,8 @@ RUN_FILES = ("metrics.json", "baseline_stats.json", "intervals.json", "model_car
              "config.yaml", "data_fingerprint.json")
 
 
-def upload_run_to_vertex(config: Config, run_dir: Path, aliases: list[str], dry_run: bool
-                         ) -> dict[str, Any]:
+def upload_run_to_vertex(config: Config, run_dir: Path, aliases: list[str], dry_run: bool,
+                         labels: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Copy run_dir/model to gs://BUCKET/models/<name>/<version>/ and register it on Vertex.
 
     Returns resource_name, version_id, versioned_resource_name, artifact_uri, aliases, labels.
@@ -43,13 +43,13 @@ def upload_run_to_vertex(config: Config, run_dir: Path, aliases: list[str], dry_
         placeholder = f"{naming.location_path(config)}/models/{MODEL_ID}"
         when = f"parent_model only if a model named '{config.registry.model_name}' exists"
         return dry_run_result(
-            _upload_plan(config, run_dir, aliases, NEXT_VERSION, placeholder, when))
+            _upload_plan(config, run_dir, aliases, NEXT_VERSION, placeholder, when, labels))
 
     credentials = init_vertex(config)
     existing = find_model(config)
     version = next_version(existing) if existing else 1
     parent = existing.resource_name if existing else None
-    plan = _upload_plan(config, run_dir, aliases, version, parent)
+    plan = _upload_plan(config, run_dir, aliases, version, parent, labels=labels)
     copy_step, *files_steps, upload_step = plan.steps
     files = upload_directory(config, credentials, model_dir, copy_step.args["destination"])
     for step in files_steps:  # before registering: a registered version has its run files
@@ -83,7 +83,8 @@ def _model_dir(run_dir: Path) -> Path:
 
 
 def _upload_plan(config: Config, run_dir: Path, aliases: list[str], version: str | int,
-                 parent: str | None, parent_when: str = "") -> Plan:
+                 parent: str | None, parent_when: str = "",
+                 labels: Mapping[str, str] | None = None) -> Plan:
     artifact_uri = naming.models_prefix(config, version)
     description = _version_description(run_dir)
     plan = Plan(f"Upload {run_dir.name} to Vertex AI Model Registry as "
@@ -110,7 +111,8 @@ def _upload_plan(config: Config, run_dir: Path, aliases: list[str], version: str
         "is_default_version": True,
         "version_aliases": list(aliases),
         "version_description": description,
-        "labels": naming.managed_labels(config, {naming.RUN_ID_LABEL: run_dir.name}),
+        "labels": naming.managed_labels(config, {**(labels or {}),
+                                                 naming.RUN_ID_LABEL: run_dir.name}),
         "encryption_spec_key_name": config.vertex.kms_key_name,
     }
     plan.add(PlanStep(
