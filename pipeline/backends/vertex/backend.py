@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.backends.base import Deployment, Outcome
+from pipeline.backends.base import Deployment, Endpoint, Monitoring, Outcome, Registry
 from pipeline.backends.vertex import naming
 from pipeline.backends.vertex.alert_policies import setup_alerts
 from pipeline.backends.vertex.api_errors import translate_errors
@@ -38,15 +38,16 @@ DRY_RUN_MESSAGE = "dry run: nothing was called; the plan is in backend.plans"
 class VertexBackend:
     """Vertex AI Model Registry, an online endpoint and Model Monitoring, for one config."""
 
-    kind = "vertex"
+    kind: str = "vertex"
 
     def __init__(self, config: Config, dry_run: bool = False) -> None:
         self.config = config
         self.dry_run = dry_run
         self.plans: list[Mapping[str, Any]] = []
-        self.registry = VertexRegistry(config, dry_run, self.plans)
-        self.endpoint = VertexEndpoint(self)
-        self.monitoring = VertexMonitoring(self)
+        # Typed as the interface: Backend's members are plain (mutable) attributes.
+        self.registry: Registry = VertexRegistry(config, dry_run, self.plans)
+        self.endpoint: Endpoint = VertexEndpoint(self)
+        self.monitoring: Monitoring = VertexMonitoring(self)
 
     def record(self, result: Mapping[str, Any]) -> Mapping[str, Any]:
         """Keep the plan of a vertex function's result; returns the result."""
