@@ -29,6 +29,7 @@ from pipeline.config import Config
 from pipeline.core import atomic
 from pipeline.errors import ModelRefError, RegistryError, RunDirError
 from pipeline.registry import files as registry_files
+from pipeline.registry.lineage import alias_lineage
 from pipeline.training.runs import check_run_dir
 
 COPIED = ("model", "metrics.json", "intervals.json", "baseline_stats.json", "model_card.json",
@@ -167,16 +168,7 @@ class LocalRegistry:
             return lineage[-2]
 
     def _lineage(self, alias: str) -> list[int]:
-        stack: list[int] = []
-        for event in self.history():
-            if event["alias"] != alias:
-                continue
-            if event["kind"] == "rollback":
-                if stack:  # a hand-trimmed history may start with a rollback
-                    stack.pop()
-            elif not stack or stack[-1] != event["to"]:
-                stack.append(event["to"])
-        return stack
+        return alias_lineage(self.history(), alias)
 
     def history(self) -> list[dict[str, Any]]:
         """Every alias move, oldest first, from history.jsonl."""

@@ -19,10 +19,11 @@ import yaml
 
 from pipeline.config import Config
 from pipeline.training import schema
+from tests.fakes.bigquery_server import FakeBigQueryServer
 from tests.fakes.monitoring_server import FakeMonitoringServer
 from tests.fakes.vertex_server import FakeVertexServer
 
-__all__ = ["fake_vertex", "fake_monitoring", "gcs_emulator_url", "gcs_client", "fake_run_dir",
+__all__ = ["fake_vertex", "fake_bigquery", "fake_monitoring", "gcs_emulator_url", "gcs_client", "fake_run_dir",
            "vertex_config"]
 
 TEST_PROJECT = "test-project"
@@ -34,6 +35,13 @@ TEST_BQ = "bq://test-project.churn_logs.requests"
 @pytest.fixture
 def fake_vertex() -> Iterator[FakeVertexServer]:
     with FakeVertexServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_bigquery() -> Iterator[FakeBigQueryServer]:
+    """The request-response log table TEST_BQ names (vertex_config points at it)."""
+    with FakeBigQueryServer(TEST_BQ.removeprefix("bq://")) as server:
         yield server
 
 
@@ -149,7 +157,8 @@ def vertex_settings(api_endpoint: str, **overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def vertex_config(fake_vertex: FakeVertexServer, gcs_client: Any, tmp_path: Path) -> Config:
+def vertex_config(fake_vertex: FakeVertexServer, fake_bigquery: FakeBigQueryServer,
+                  gcs_client: Any, tmp_path: Path) -> Config:
     """backend: vertex, every vertex field set, pointed at the fakes."""
     return Config.model_validate({
         "backend": "vertex",
@@ -158,5 +167,5 @@ def vertex_config(fake_vertex: FakeVertexServer, gcs_client: Any, tmp_path: Path
         "registry": {"model_name": "churn", "labels": {"team": "Data Science", "cost_center": "42"}},
         "monitor": {"thresholds": {"Contract": 0.2, "tenure": 0.15},
                     "alert_emails": ["oncall@example.com"]},
-        "vertex": vertex_settings(fake_vertex.url),
+        "vertex": vertex_settings(fake_vertex.url, bigquery_api_endpoint=fake_bigquery.url),
     })

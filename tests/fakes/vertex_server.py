@@ -16,6 +16,7 @@ not come up) or as an HTTP error (permission denied, quota).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import count
@@ -53,6 +54,10 @@ class FakeVertexServer(RecordingRestServer):
     def __init__(self) -> None:
         self.state = FakeVertexState()
         self._ids = count(1001)
+        # predict: the score of one instance, and a hook that sees every answered request
+        # (endpoint, deployed model id, instances, predictions), e.g. a fake request log.
+        self.prediction: Callable[[dict[str, Any]], Any] = lambda instance: 0.5
+        self.on_predict: Callable[[str, str, list[Any], list[Any]], None] | None = None
         super().__init__()
 
     def __enter__(self) -> FakeVertexServer:
@@ -83,6 +88,7 @@ class FakeVertexServer(RecordingRestServer):
              self._deploy),
             ("POST", rf"/v1/(?P<name>{LOC}/endpoints/{ID}):undeployModel", "undeployModel",
              self._undeploy),
+            ("POST", rf"/v1/(?P<name>{LOC}/endpoints/{ID}):predict", "predict", self._predict),
             ("POST", rf"/v1/(?P<parent>{LOC})/modelDeploymentMonitoringJobs",
              "createMonitoringJob", self._create_job),
             ("GET", rf"/v1/(?P<parent>{LOC})/modelDeploymentMonitoringJobs",
@@ -264,6 +270,24 @@ class FakeVertexServer(RecordingRestServer):
             self._check_split(endpoint, split)
             endpoint["trafficSplit"] = split
         return self._operation(p["name"], {}, "UndeployModelResponse")
+
+    def _predict(self, p: dict[str, str], q: Any, body: dict[str, Any]) -> dict[str, Any]:
+        """Vertex's answer shape, served by the deployed model with the most traffic."""
+        endpoint = self._endpoint(p["name"])
+        if not endpoint["deployedModels"]:
+            raise ApiError(400, f"Endpoint {p['name']} has no deployed model",
+                           "FAILED_PRECONDITION")
+        instances = body.get("instances")
+        if not isinstance(instances, list) or not instances:
+            raise ApiError(400, "instances must be a non-empty list")
+        split = endpoint["trafficSplit"]
+        deployed = max(endpoint["deployedModels"], key=lambda m: split.get(m["id"], 0))
+        predictions = [self.prediction(instance) for instance in instances]
+        if self.on_predict is not None:
+            self.on_predict(p["name"], deployed["id"], instances, predictions)
+        return {"predictions": predictions, "deployedModelId": deployed["id"],
+                "model": deployed["model"].split("@", 1)[0],
+                "modelVersionId": deployed["modelVersionId"]}
 
     def _delete_endpoint(self, p: dict[str, str], q: Any, b: Any) -> dict[str, Any]:
         endpoint = self._endpoint(p["name"])

@@ -67,7 +67,7 @@ def test_upload_dry_run(offline: None, example_config: Config, tmp_path: Path) -
     assert (f"gcloud ai models upload --project=my-gcp-project --region=us-central1 "
             f"--display-name=churn --container-image-uri={IMAGE}") in commands
     assert "--parent-model=" in commands and "--version-aliases=champion" in commands
-    upload = result["plan"]["steps"][1]
+    upload = next(s for s in result["plan"]["steps"] if s["call"] == "aiplatform.Model.upload")
     assert upload["call"] == "aiplatform.Model.upload"
     assert upload["args"]["serving_container_image_uri"] == IMAGE
     assert upload["args"]["encryption_spec_key_name"].endswith("cryptoKeys/c")

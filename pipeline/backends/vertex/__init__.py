@@ -1,5 +1,8 @@
 """The Vertex AI backend: registry upload, endpoint deploy/undeploy, alerts, Model Monitoring.
 
+`VertexBackend(config, dry_run=False)` (backend.py) implements the backend interface of
+pipeline/backends/base.py on top of the functions below.
+
 Every public function takes the Config and `dry_run`; with dry_run=True it calls nothing,
 needs no credentials and returns the plan (API calls with their arguments and the equivalent
 gcloud commands). Print any result with `pipeline.backends.vertex.plan.print_result(result, console)`.
@@ -14,6 +17,7 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
+    "VertexBackend": "pipeline.backends.vertex.backend",
     "upload_run_to_vertex": "pipeline.backends.vertex.model_registry",
     "resolve_model_ref": "pipeline.backends.vertex.model_registry",
     "deploy_to_vertex": "pipeline.backends.vertex.endpoints",

@@ -46,6 +46,11 @@ def storage_copy_file(local_file: Path, destination: str, kms_key: str | None) -
     return command("gcloud storage cp", str(local_file), destination, encryption_key=kms_key)
 
 
+def storage_copy_files(local_files: Sequence[Path], destination: str, kms_key: str | None) -> str:
+    return command("gcloud storage cp", *(str(f) for f in local_files), destination,
+                   encryption_key=kms_key)
+
+
 def models_upload(config: Config, artifact_uri: str, aliases: Sequence[str],
                   parent_model: str | None, description: str) -> str:
     return command("gcloud ai models upload", **_where(config),

@@ -108,3 +108,37 @@ def list_objects(config: Config, credentials: Any, prefix_uri: str) -> list[str]
         client = storage_client(config, credentials)
         return [f"gs://{bucket_name}/{b.name}" for b in client.list_blobs(bucket_name,
                                                                            prefix=prefix)]
+
+
+def upload_files(config: Config, credentials: Any, files: list[Path], destination: str
+                 ) -> list[str]:
+    """Copy `files` side by side under the `destination` prefix (unchanged ones are skipped)."""
+    return [upload_file(config, credentials, f, destination + f.name) for f in files]
+
+
+def read_text(config: Config, credentials: Any, uri: str) -> str | None:
+    """The object's text, or None when there is no such object."""
+    bucket_name, name = split_gs_uri(uri)
+    with translate_errors(f"read {uri}", config.vertex.project):
+        blob = storage_client(config, credentials).bucket(bucket_name).get_blob(name)
+        return None if blob is None else blob.download_as_bytes().decode("utf-8")
+
+
+def download_prefix(config: Config, credentials: Any, prefix_uri: str, target: Path) -> list[Path]:
+    """Copy every object under `prefix_uri` to `target`, keeping the relative paths."""
+    bucket_name, prefix = split_gs_uri(prefix_uri)
+    written: list[Path] = []
+    with translate_errors(f"download {prefix_uri}", config.vertex.project):
+        client = storage_client(config, credentials)
+        for blob in client.list_blobs(bucket_name, prefix=prefix):
+            relative = blob.name[len(prefix):]
+            if not relative or relative.endswith("/"):
+                continue  # folder placeholder objects
+            local = target / relative
+            if ".." in Path(relative).parts:
+                raise CloudError(f"{prefix_uri}: object {relative[:100]!r} would land outside "
+                                 f"{target}; refusing to download it")
+            local.parent.mkdir(parents=True, exist_ok=True)
+            blob.download_to_filename(str(local))
+            written.append(local)
+    return written

@@ -268,8 +268,9 @@ def monitoring_status(config: Config, dry_run: bool = False) -> dict[str, Any]:
     jobs = managed_jobs(config)
     if not jobs:
         return {"dry_run": False, "exists": False,
-                "message": "no monitoring job: run `churn monitoring setup`"}
-    return {"dry_run": False, "exists": True, **_describe(jobs[0])}
+                "message": "no monitoring job: run `churn monitoring setup`",
+                "plan": plan.as_dict()}
+    return {"dry_run": False, "exists": True, **_describe(jobs[0]), "plan": plan.as_dict()}
 
 
 def _describe(job: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pipeline.backends.vertex import gcloud, naming
 from pipeline.backends.vertex.api_errors import translate_errors
-from pipeline.backends.vertex.gcs import upload_directory
+from pipeline.backends.vertex.gcs import upload_directory, upload_files
 from pipeline.backends.vertex.plan import MODEL_ID, NEXT_VERSION, Plan, PlanStep, dry_run_result
 from pipeline.backends.vertex.session import init_vertex, require_bucket, require_project
 from pipeline.config import Config
@@ -22,9 +22,14 @@ from pipeline.errors import CloudError, RunDirError
 
 log = logging.getLogger(__name__)
 
+# The run's small files, copied beside the SavedModel so a version can be described, served
+# and monitored from the registry alone (metrics, threshold, intervals, baseline statistics).
+RUN_FILES = ("metrics.json", "baseline_stats.json", "intervals.json", "model_card.json",
+             "config.yaml", "data_fingerprint.json")
 
-def upload_run_to_vertex(config: Config, run_dir: Path, aliases: list[str], dry_run: bool
-                         ) -> dict[str, Any]:
+
+def upload_run_to_vertex(config: Config, run_dir: Path, aliases: list[str], dry_run: bool,
+                         labels: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Copy run_dir/model to gs://BUCKET/models/<name>/<version>/ and register it on Vertex.
 
     Returns resource_name, version_id, versioned_resource_name, artifact_uri, aliases, labels.
@@ -38,15 +43,18 @@ def upload_run_to_vertex(config: Config, run_dir: Path, aliases: list[str], dry_
         placeholder = f"{naming.location_path(config)}/models/{MODEL_ID}"
         when = f"parent_model only if a model named '{config.registry.model_name}' exists"
         return dry_run_result(
-            _upload_plan(config, run_dir, aliases, NEXT_VERSION, placeholder, when))
+            _upload_plan(config, run_dir, aliases, NEXT_VERSION, placeholder, when, labels))
 
     credentials = init_vertex(config)
     existing = find_model(config)
     version = next_version(existing) if existing else 1
     parent = existing.resource_name if existing else None
-    plan = _upload_plan(config, run_dir, aliases, version, parent)
-    copy_step, upload_step = plan.steps
+    plan = _upload_plan(config, run_dir, aliases, version, parent, labels=labels)
+    copy_step, *files_steps, upload_step = plan.steps
     files = upload_directory(config, credentials, model_dir, copy_step.args["destination"])
+    for step in files_steps:  # before registering: a registered version has its run files
+        upload_files(config, credentials, [Path(f) for f in step.args["sources"]],
+                     step.args["destination"])
     model = _upload_model(config, upload_step.args)
     if str(model.version_id) != str(version):
         log.warning("Vertex numbered the version %s, not %s (a concurrent upload?); its "
@@ -61,6 +69,7 @@ def upload_run_to_vertex(config: Config, run_dir: Path, aliases: list[str], dry_
         "aliases": list(model.version_aliases),
         "labels": upload_step.args["labels"],
         "files_uploaded": len(files),
+        "run_files": naming.runs_prefix(config, run_dir.name),
         "plan": plan.as_dict(),
     }
 
@@ -74,7 +83,8 @@ def _model_dir(run_dir: Path) -> Path:
 
 
 def _upload_plan(config: Config, run_dir: Path, aliases: list[str], version: str | int,
-                 parent: str | None, parent_when: str = "") -> Plan:
+                 parent: str | None, parent_when: str = "",
+                 labels: Mapping[str, str] | None = None) -> Plan:
     artifact_uri = naming.models_prefix(config, version)
     description = _version_description(run_dir)
     plan = Plan(f"Upload {run_dir.name} to Vertex AI Model Registry as "
@@ -84,6 +94,15 @@ def _upload_plan(config: Config, run_dir: Path, aliases: list[str], version: str
         {"source": str(run_dir / "model"), "destination": artifact_uri,
          "kms_key_name": config.vertex.kms_key_name},
         gcloud.storage_copy(run_dir / "model", artifact_uri, config.vertex.kms_key_name)))
+    run_files = [run_dir / name for name in RUN_FILES if (run_dir / name).is_file()]
+    if run_files:
+        runs_uri = naming.runs_prefix(config, run_dir.name)
+        plan.add(PlanStep(
+            f"Copy the run's files ({', '.join(f.name for f in run_files)}) to {runs_uri}",
+            "google.cloud.storage: Blob.upload_from_filename",
+            {"sources": [str(f) for f in run_files], "destination": runs_uri,
+             "kms_key_name": config.vertex.kms_key_name},
+            gcloud.storage_copy_files(run_files, runs_uri, config.vertex.kms_key_name)))
     args: dict[str, Any] = {
         "display_name": config.registry.model_name,
         "artifact_uri": artifact_uri,
@@ -92,7 +111,8 @@ def _upload_plan(config: Config, run_dir: Path, aliases: list[str], version: str
         "is_default_version": True,
         "version_aliases": list(aliases),
         "version_description": description,
-        "labels": naming.managed_labels(config, {naming.RUN_ID_LABEL: run_dir.name}),
+        "labels": naming.managed_labels(config, {**(labels or {}),
+                                                 naming.RUN_ID_LABEL: run_dir.name}),
         "encryption_spec_key_name": config.vertex.kms_key_name,
     }
     plan.add(PlanStep(

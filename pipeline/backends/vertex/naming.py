@@ -60,6 +60,17 @@ def models_prefix(config: Config, version: str | int) -> str:
     return f"gs://{config.vertex.bucket}/models/{config.registry.model_name}/{version}/"
 
 
+def runs_prefix(config: Config, run_id: str) -> str:
+    """gs://BUCKET/runs/<run_id>/: a run's small files (metrics, baseline, intervals...), so a
+    version's metrics and serving files can be read back without the run directory."""
+    return f"gs://{config.vertex.bucket}/runs/{label_value(run_id)}/"
+
+
+def alias_history_uri(config: Config) -> str:
+    """The append-only record of every alias move (Vertex keeps none; rollback needs one)."""
+    return f"gs://{config.vertex.bucket}/models/{config.registry.model_name}/alias_history.jsonl"
+
+
 def training_data_uri(config: Config) -> str:
     """Where the training CSV is copied for Model Monitoring's skew baseline."""
     return f"gs://{config.vertex.bucket}/datasets/{config.registry.model_name}/{Path(config.data.path).name}"

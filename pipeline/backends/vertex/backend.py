@@ -1,0 +1,243 @@
+"""The Vertex AI implementation of the backend interface (pipeline/backends/base.py).
+
+`VertexBackend(config, dry_run=False)`: registry (versions.py), endpoint and monitoring here,
+each wrapping the plan-returning functions of this package and converting their results to
+the interface's types. Every plan a call made (or, with dry_run=True, would make) is appended
+to `backend.plans`; a dry run calls nothing, needs no credentials and returns placeholders.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pandas as pd
+
+from pipeline.backends.base import Deployment, Endpoint, Monitoring, Outcome, Registry
+from pipeline.backends.vertex import naming
+from pipeline.backends.vertex.alert_policies import setup_alerts
+from pipeline.backends.vertex.api_errors import translate_errors
+from pipeline.backends.vertex.endpoints import deploy_to_vertex, find_endpoint, list_deployed
+from pipeline.backends.vertex.model_monitoring import (
+    delete_model_monitoring,
+    monitoring_status,
+    setup_model_monitoring,
+)
+from pipeline.backends.vertex.plan import DEPLOYED_MODEL_ID, ENDPOINT_ID, Plan, PlanStep
+from pipeline.backends.vertex.request_log import iter_logged_frames, log_query, query_step, table_id
+from pipeline.backends.vertex.session import init_vertex, require_project, vertex_credentials
+from pipeline.backends.vertex.teardown import cleanup_vertex, undeploy_from_vertex
+from pipeline.backends.vertex.versions import VertexRegistry
+from pipeline.config import Config
+from pipeline.errors import CloudError
+
+DRY_RUN_MESSAGE = "dry run: nothing was called; the plan is in backend.plans"
+
+
+class VertexBackend:
+    """Vertex AI Model Registry, an online endpoint and Model Monitoring, for one config."""
+
+    kind: str = "vertex"
+
+    def __init__(self, config: Config, dry_run: bool = False) -> None:
+        self.config = config
+        self.dry_run = dry_run
+        self.plans: list[Mapping[str, Any]] = []
+        # Typed as the interface: Backend's members are plain (mutable) attributes.
+        self.registry: Registry = VertexRegistry(config, dry_run, self.plans)
+        self.endpoint: Endpoint = VertexEndpoint(self)
+        self.monitoring: Monitoring = VertexMonitoring(self)
+
+    def record(self, result: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Keep the plan of a vertex function's result; returns the result."""
+        self.plans.append(result["plan"])
+        return result
+
+    def outcome(self, result: Mapping[str, Any], message: str) -> Outcome:
+        self.record(result)
+        details = {k: v for k, v in result.items() if k != "plan"}
+        return Outcome(DRY_RUN_MESSAGE if self.dry_run else message, details)
+
+    def live_endpoint(self) -> Any:
+        """The configured endpoint, or a clear refusal when it does not exist."""
+        init_vertex(self.config)
+        endpoint = find_endpoint(self.config)
+        if endpoint is None:
+            raise CloudError(f"no endpoint named '{self.config.vertex.endpoint_name}' in project "
+                             f"{self.config.vertex.project}, region {self.config.vertex.region}: "
+                             "run `churn deploy` first")
+        return endpoint
+
+
+class VertexEndpoint:
+    """The endpoint named vertex.endpoint_name."""
+
+    def __init__(self, backend: VertexBackend) -> None:
+        self.backend = backend
+        self.config = backend.config
+
+    def deploy(self, ref: str, canary_percentage: int | None = None) -> Deployment:
+        result = self.backend.record(
+            deploy_to_vertex(self.config, ref, canary_percentage, self.backend.dry_run))
+        if self.backend.dry_run:
+            endpoint = f"{naming.location_path(self.config)}/endpoints/{ENDPOINT_ID}"
+            return Deployment(endpoint, self._predict_url(endpoint), ref, "<VERSION>",
+                              DEPLOYED_MODEL_ID, details={"dry_run": True})
+        endpoint = result["endpoint"]
+        return Deployment(
+            endpoint=endpoint, url=self._predict_url(endpoint), model_ref=ref,
+            model_version=str(result["model"]).rpartition("@")[2],
+            deployed_model_id=result["deployed_model_id"],
+            traffic_split=dict(result["traffic_split"]),
+            details={k: v for k, v in result.items() if k != "plan"})
+
+    def undeploy(self) -> Outcome:
+        result = undeploy_from_vertex(self.config, self.backend.dry_run)
+        message = result.get("message") or (
+            f"undeployed {len(result.get('undeployed', []))} model(s) and deleted endpoint "
+            f"{result.get('endpoint')}")
+        return self.backend.outcome(result, message)
+
+    def cleanup(self) -> Outcome:
+        result = cleanup_vertex(self.config, self.backend.dry_run)
+        message = (f"deleted {len(result.get('deleted_endpoints', []))} endpoint(s), "
+                   f"{len(result.get('deleted_monitoring_jobs', []))} monitoring job(s), "
+                   f"{len(result.get('deleted_alert_policies', []))} alert policy(ies); "
+                   "registered models are kept")
+        return self.backend.outcome(result, message)
+
+    def predict(self, instances: list[dict[str, Any]]) -> list[Any]:
+        """The endpoint's predictions for `instances`, through Google's PredictionServiceClient."""
+        require_project(self.config)
+        if self.backend.dry_run:
+            endpoint = f"{naming.location_path(self.config)}/endpoints/{ENDPOINT_ID}"
+            plan = Plan(f"Predict {len(instances)} instance(s) on '{self.config.vertex.endpoint_name}'")
+            plan.add(PlanStep("Send the instances", "PredictionServiceClient.predict",
+                              {"endpoint": endpoint, "instances": len(instances)},
+                              f"gcloud ai endpoints predict {ENDPOINT_ID} "
+                              f"--project={self.config.vertex.project} "
+                              f"--region={self.config.vertex.region} --json-request=REQUEST.json"))
+            self.backend.plans.append(plan.as_dict())
+            return []
+        from google.cloud import aiplatform_v1
+        from google.protobuf import json_format, struct_pb2
+
+        endpoint = self.backend.live_endpoint()
+        client = aiplatform_v1.PredictionServiceClient(
+            transport="rest", credentials=vertex_credentials(self.config),
+            client_options={"api_endpoint": self._api_host()})
+        values = [json_format.ParseDict(instance, struct_pb2.Value()) for instance in instances]
+        with translate_errors(f"predict on {endpoint.resource_name}", self.config.vertex.project):
+            response = client.predict(endpoint=endpoint.resource_name, instances=values)
+        return [_plain(value) for value in response.predictions]
+
+    def _api_host(self) -> str:
+        return self.config.vertex.api_endpoint or f"{self.config.vertex.region}-aiplatform.googleapis.com"
+
+    def _predict_url(self, endpoint: str) -> str:
+        host = self._api_host()
+        base = host if host.startswith("http") else f"https://{host}"
+        return f"{base}/v1/{endpoint}:predict"
+
+
+class VertexMonitoring:
+    """Model Monitoring, alert policies and the endpoint's request-response log."""
+
+    def __init__(self, backend: VertexBackend) -> None:
+        self.backend = backend
+        self.config = backend.config
+
+    def setup(self) -> Outcome:
+        result = setup_model_monitoring(self.config, self.backend.dry_run)
+        return self.backend.outcome(result, f"monitoring job {result.get('job')} is "
+                                            f"{result.get('state')}")
+
+    def status(self) -> Outcome:
+        result = monitoring_status(self.config, self.backend.dry_run)
+        message = result.get("message") or (f"monitoring job {result.get('job')}: "
+                                             f"{result.get('state')}")
+        return self.backend.outcome(result, message)
+
+    def delete(self) -> Outcome:
+        result = delete_model_monitoring(self.config, self.backend.dry_run)
+        return self.backend.outcome(result, f"deleted {len(result.get('deleted', []))} "
+                                            "monitoring job(s)")
+
+    def setup_alerts(self) -> Outcome:
+        result = setup_alerts(self.config, self.backend.dry_run)
+        return self.backend.outcome(result, f"{len(result.get('policies', []))} alert policies "
+                                            f"on {result.get('endpoint')}")
+
+    def logged_requests(self, since: dt.datetime | None, until: dt.datetime | None = None,
+                        chunk_rows: int = 50_000) -> Iterator[pd.DataFrame]:
+        """The instances the endpoint logged with since <= logging time < until, one row each,
+        in the columns of the local prediction log (pipeline.serving.predlog.iter_log_frames)."""
+        require_project(self.config)
+        if self.backend.dry_run:
+            table = table_id(self.config.vertex.logging_bq_table or
+                             f"bq://{self.config.vertex.project}.logging_dataset.request_response_logging")
+            sql, _ = log_query(table, since, until, f"/endpoints/{ENDPOINT_ID}")
+            plan = Plan("Read the logged requests of the endpoint")
+            plan.add(query_step(self.config, table, sql))
+            self.backend.plans.append(plan.as_dict())
+            return iter(())
+        return self._frames(since, until, chunk_rows)
+
+    def _frames(self, since: dt.datetime | None, until: dt.datetime | None, chunk_rows: int
+                ) -> Iterator[pd.DataFrame]:
+        credentials = init_vertex(self.config)
+        endpoint = find_endpoint(self.config)
+        table = table_id(self.config.vertex.logging_bq_table or _logging_table(endpoint))
+        suffix = f"/endpoints/{endpoint.name}" if endpoint is not None else None
+        versions, thresholds = self._serving_versions(endpoint)
+        sql, params = log_query(table, since, until, suffix)
+        plan = Plan("Read the logged requests of the endpoint")
+        plan.add(query_step(self.config, table, sql))
+        self.backend.plans.append(plan.as_dict())
+        yield from iter_logged_frames(self.config, credentials, sql, params, versions, thresholds,
+                                      chunk_rows)
+
+    def _serving_versions(self, endpoint: Any) -> tuple[dict[str, str], dict[str, float]]:
+        """deployed model id -> version id and -> threshold, for the models serving now."""
+        if endpoint is None:
+            return {}, {}
+        versions: dict[str, str] = {}
+        thresholds: dict[str, float] = {}
+        for deployed in list_deployed(endpoint):
+            version = str(deployed.model_version_id or deployed.model.rpartition("@")[2])
+            versions[deployed.id] = version
+            if deployed.model.partition("@")[0].rsplit("/", 1)[-1] != self._model_id():
+                continue  # another model shares the endpoint: no threshold of ours applies
+            described = self.backend.registry.resolve(f"{self.config.registry.model_name}@{version}")
+            if described.threshold is not None:
+                thresholds[deployed.id] = float(described.threshold)
+        return versions, thresholds
+
+
+    def _model_id(self) -> str:
+        from pipeline.backends.vertex.model_registry import find_model
+
+        model = find_model(self.config)
+        return model.name if model is not None else ""
+
+
+def _logging_table(endpoint: Any) -> str | None:
+    """Where Vertex logs when the config names no table: the endpoint's own setting."""
+    if endpoint is None:
+        return None
+    config = endpoint.gca_resource.predict_request_response_logging_config
+    return config.bigquery_destination.output_uri or None
+
+
+def _plain(value: Any) -> Any:
+    """A prediction as plain JSON values (proto-plus may hand back Value wrappers)."""
+    from google.protobuf import json_format, struct_pb2
+
+    if isinstance(value, struct_pb2.Value):
+        return json_format.MessageToDict(value)
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple) or type(value).__name__ == "RepeatedComposite":
+        return [_plain(v) for v in value]
+    return value
