@@ -75,10 +75,9 @@ def run_checks(config_path: Path | None = None, sets: Sequence[str] = (),
     results.append(config_result)
     if config is None:
         return results
-    results += local_checks(config)
-    if config.backend == "vertex":
-        results += vertex_checks(config, timeout_s)
-    return results
+    from pipeline.backends import backend_for
+
+    return results + local_checks(config) + backend_for(config).checks()
 
 
 def local_checks(config: Config) -> list[CheckResult]:

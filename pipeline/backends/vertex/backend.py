@@ -49,6 +49,12 @@ class VertexBackend:
         self.endpoint: Endpoint = VertexEndpoint(self)
         self.monitoring: Monitoring = VertexMonitoring(self)
 
+    def checks(self) -> list[Any]:
+        """Project, region, bucket, credentials, APIs and bucket access (`churn doctor`)."""
+        from pipeline.tools.doctor import vertex_checks
+
+        return vertex_checks(self.config)
+
     def record(self, result: Mapping[str, Any]) -> Mapping[str, Any]:
         """Keep the plan of a vertex function's result; returns the result."""
         self.plans.append(result["plan"])
@@ -91,6 +97,14 @@ class VertexEndpoint:
             deployed_model_id=result["deployed_model_id"],
             traffic_split=dict(result["traffic_split"]),
             details={k: v for k, v in result.items() if k != "plan"})
+
+    def serving(self) -> bool:
+        """True when the configured endpoint exists with a model deployed (a dry run: False)."""
+        if self.backend.dry_run:
+            return False
+        init_vertex(self.config)
+        endpoint = find_endpoint(self.config)
+        return endpoint is not None and bool(list_deployed(endpoint))
 
     def undeploy(self) -> Outcome:
         result = undeploy_from_vertex(self.config, self.backend.dry_run)
