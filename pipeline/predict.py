@@ -22,6 +22,7 @@ from pipeline.serving.scorer import Scorer, load_scorer
 
 OUTPUT_COLUMNS = (schema.ID_COLUMN, "churn_probability", "interval_lower", "interval_upper", "churn")
 CHUNK_ROWS = 50_000
+INPUT_HINT = "pass --input PATH to a customer CSV"
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,7 @@ def predict_file(config: Config, input_path: Path, output_path: Path, ref: str,
                  chunk_rows: int = CHUNK_ROWS, engine: str = "auto") -> PredictSummary:
     """Score every row of `input_path` with model REF into `output_path` (CSV)."""
     input_path, output_path = Path(input_path), Path(output_path)
-    if not input_path.is_file():
-        raise DataError(f"{input_path}: file not found (pass --input PATH to a customer CSV)")
+    data.check_data_file(input_path, INPUT_HINT)  # before the model is loaded
     if output_path.resolve() == input_path.resolve():
         raise DataError(f"{output_path}: the output would overwrite the input; choose another --output")
     scorer = load_scorer(config, ref, engine)
@@ -47,7 +47,8 @@ def predict_file(config: Config, input_path: Path, output_path: Path, ref: str,
     try:
         with progress.make_progress() as bar, temporary.open("w", encoding="utf-8", newline="") as out:
             task = bar.add_task(f"Scoring {input_path.name}", total=total, status="")
-            batches = data.iter_batches(input_path, config.data, require_label=False, batch_rows=chunk_rows)
+            batches = data.iter_batches(input_path, config.data, require_label=False, batch_rows=chunk_rows,
+                                        hint=INPUT_HINT)
             for frame in batches:
                 score_frame(scorer, frame).to_csv(out, header=rows == 0, index=False)
                 rows += len(frame)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from pipeline import atomic, data, export, schema
 from pipeline.config import Config, RetrainConfig
+from pipeline.csvfile import read_text_frame
 from pipeline.errors import DataError
 from pipeline.evaluate import classification_metrics
 from pipeline.registry import LocalRegistry, ResolvedModel, resolve_model
@@ -29,15 +30,24 @@ class TrainingWindow:
     holdout: pd.DataFrame
 
 
-def build_window(config: Config, new_data: Path | None, workdir: Path) -> TrainingWindow:
-    """Old data + newly labelled data (minus a recent holdout) as one training CSV."""
+def read_new_labels(config: Config, new_data: Path) -> pd.DataFrame:
+    """The newly labelled rows as text, exactly as written, once the whole file has passed
+    the loader's checks (so a bad file is one line before anything is trained or written)."""
+    data.load_dataset(new_data, config.data)
+    return read_text_frame(Path(new_data), data.csv_options())
+
+
+def build_window(config: Config, new_data: Path | None, workdir: Path,
+                 fresh: pd.DataFrame | None = None) -> TrainingWindow:
+    """Old data + newly labelled data (minus a recent holdout) as one training CSV.
+    `fresh`: new_data already read by read_new_labels."""
     if new_data is None:
         # No new labels: judge on the article's test split of the configured data.
         frame = data.load_dataset(config.data.path, config.data)
         return TrainingWindow(Path(config.data.path), data.split_dataset(frame, config.split).test)
-    old = pd.read_csv(config.data.path, dtype=str, keep_default_na=False)
-    fresh = pd.read_csv(new_data, dtype=str, keep_default_na=False)
-    data.load_dataset(new_data, config.data)  # validate before anything is trained
+    if fresh is None:
+        fresh = read_new_labels(config, new_data)
+    old = read_text_frame(Path(config.data.path), data.csv_options())
     cut = int(len(fresh) * (1 - config.retrain.holdout_fraction))
     if cut < 1 or len(fresh) - cut < 20:
         raise DataError(f"{new_data}: {len(fresh)} labelled rows are too few to keep a holdout of "
@@ -76,11 +86,12 @@ def retrain(config: Config, new_data: Path | None = None) -> dict[str, Any]:
     """Train a challenger, gate it against the champion and write the decision record."""
     registry = LocalRegistry.from_config(config)
     champion = resolve_model(config, f"{registry.name}@champion")
+    fresh = read_new_labels(config, new_data) if new_data is not None else None
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     workdir = config.paths.artifacts / "retrain" / stamp
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        decision = _challenge(config, registry, champion, new_data, workdir)
+        decision = _challenge(config, registry, champion, new_data, workdir, fresh)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)  # no half-written retrain record
         raise
@@ -91,10 +102,10 @@ def retrain(config: Config, new_data: Path | None = None) -> dict[str, Any]:
 
 
 def _challenge(config: Config, registry: LocalRegistry, champion: ResolvedModel, new_data: Path | None,
-               workdir: Path) -> dict[str, Any]:
+               workdir: Path, fresh: pd.DataFrame | None) -> dict[str, Any]:
     from pipeline.train import train_run
 
-    window = build_window(config, new_data, workdir)
+    window = build_window(config, new_data, workdir, fresh)
     run_dir = train_run(config, window.training_csv)
     version = registry.upload(run_dir, aliases=["challenger"], labels=dict(config.registry.labels))
     challenger = registry.resolve(str(version))

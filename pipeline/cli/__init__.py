@@ -10,6 +10,8 @@ import logging
 import os
 import sys
 
+from rich.markup import escape
+
 from pipeline.cli.common import app, console_err
 from pipeline.errors import PipelineError
 
@@ -33,5 +35,7 @@ def main() -> None:
     try:
         app()
     except PipelineError as exc:
-        console_err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # Messages quote the user's values: escape them ("[/]" is rich markup) and keep one line.
+        message = escape(" ".join(str(exc).splitlines()))
+        console_err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from pipeline import atomic, schema
 from pipeline.config import Config
+from pipeline.csvfile import CsvOptions, iter_text_frames, read_header
 from pipeline.errors import MonitoringError, PipelineError
 from pipeline.monitoring.compare import DriftResult, compare, drift_between
 from pipeline.monitoring.stats import BaselineStats
@@ -46,13 +47,11 @@ def parse_window(text: str) -> dt.timedelta:
 
 
 def csv_chunks(path: Path) -> Iterator[pd.DataFrame]:
-    """A CSV as string chunks, exactly as the values came (bad values are counted, not fixed)."""
-    if not Path(path).is_file():
-        raise MonitoringError(f"{path}: current data file not found")
-    try:
-        yield from pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=CHUNK_ROWS)
-    except (pd.errors.EmptyDataError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise MonitoringError(f"{path}: unreadable CSV ({exc.__class__.__name__}: {exc})") from None
+    """A CSV as string chunks, exactly as the values came (bad values are counted, not fixed);
+    a file the shared reader refuses (not a regular file, ragged rows...) fails here, at once."""
+    options = CsvOptions(MonitoringError, "current data CSV file", "pass --current PATH")
+    read_header(Path(path), options)
+    return (chunk for _, chunk in iter_text_frames(Path(path), options, CHUNK_ROWS))
 
 
 def log_chunks(config: Config, since: dt.datetime, until: dt.datetime | None) -> Iterator[pd.DataFrame]:
