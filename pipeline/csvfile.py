@@ -14,7 +14,7 @@ Values are never echoed whole (pipeline.errors.quote and clip).
 
 from __future__ import annotations
 
-import csv
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,10 +96,11 @@ def _header_of(handle: BinaryIO, path: Path, options: CsvOptions) -> tuple[list[
                     "(re-save the file as UTF-8)") from None
     if not text.strip():
         raise error(f"{path}: line 1 is blank (expected a header row of column names)")
-    try:
-        raw = next(csv.reader([text.rstrip("\r\n")]))
-    except csv.Error as exc:
-        raise error(f"{path}: line 1 is not a CSV header row ({exc})") from None
+    try:  # Arrow parses the header too, so names match the data's columns exactly
+        raw = pa_csv.read_csv(io.BytesIO(text.encode("utf-8")),
+                              read_options=pa_csv.ReadOptions(block_size=len(line) + 1)).column_names
+    except pa.ArrowInvalid:  # Arrow's reason ("Empty CSV file or block") would mislead
+        raise error(f"{path}: line 1 is not a CSV header row (an unclosed quote?)") from None
     return raw, [name.strip() for name in raw]
 
 

@@ -27,6 +27,7 @@ def open_regular_file(path: Path, error: type[PipelineError], what: str, hint: s
     `hint` (optional) says how to point at another one."""
     suffix = f" ({hint})" if hint else ""
     try:
+        _refuse_irregular(os.stat(path).st_mode, path, error, what, suffix)  # sockets cannot be opened
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise error(f"{path}: file not found{suffix}") from None
@@ -35,16 +36,19 @@ def open_regular_file(path: Path, error: type[PipelineError], what: str, hint: s
     except OSError as exc:
         raise error(f"{path}: cannot open the {what} ({exc.strerror or exc.__class__.__name__})") from None
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
-            raise error(f"{path}: is {kind}, expected a {what}{suffix}")
+        _refuse_irregular(os.fstat(fd).st_mode, path, error, what, suffix)  # replaced since stat()?
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+
+
+def _refuse_irregular(mode: int, path: Path, error: type[PipelineError], what: str, suffix: str) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise error(f"{path}: is {kind}, expected a {what}{suffix}")
 
 
 def read_text_file(path: Path, error: type[PipelineError], what: str, max_bytes: int, hint: str = "") -> str:
