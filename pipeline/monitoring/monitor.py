@@ -14,7 +14,7 @@ import pandas as pd
 
 from pipeline import atomic, schema
 from pipeline.config import Config
-from pipeline.csvfile import CsvOptions, iter_text_frames, read_header
+from pipeline.csvfile import CsvOptions, iter_text_frames, list_names, read_header
 from pipeline.errors import MonitoringError, PipelineError
 from pipeline.monitoring.compare import DriftResult, compare, drift_between
 from pipeline.monitoring.stats import BaselineStats
@@ -50,7 +50,11 @@ def csv_chunks(path: Path) -> Iterator[pd.DataFrame]:
     """A CSV as string chunks, exactly as the values came (bad values are counted, not fixed);
     a file the shared reader refuses (not a regular file, ragged rows...) fails here, at once."""
     options = CsvOptions(MonitoringError, "current data CSV file", "pass --current PATH")
-    read_header(Path(path), options)
+    header = read_header(Path(path), options)
+    missing = [name for name in schema.FEATURES if name not in header]
+    if missing:
+        raise MonitoringError(f"{path}: missing feature column(s) {list_names(missing)} "
+                              f"(its header starts {list_names(header, 4)})")
     return (chunk for _, chunk in iter_text_frames(Path(path), options, CHUNK_ROWS))
 
 
