@@ -101,7 +101,12 @@ def _header_of(handle: BinaryIO, path: Path, options: CsvOptions) -> tuple[list[
                               read_options=pa_csv.ReadOptions(block_size=len(line) + 1)).column_names
     except pa.ArrowInvalid:  # Arrow's reason ("Empty CSV file or block") would mislead
         raise error(f"{path}: line 1 is not a CSV header row (an unclosed quote?)") from None
-    return raw, [name.strip() for name in raw]
+    names = [name.strip() for name in raw]
+    if "" in names:
+        position = names.index("")
+        raise error(f"{path}: line 1, column {position + 1} of the header has no name "
+                    f"({'a trailing comma?' if position == len(names) - 1 else 'a saved index column?'})")
+    return raw, names
 
 
 def _arrow_batches(handle: BinaryIO, path: Path, raw_names: list[str], options: CsvOptions) -> Iterator[pa.RecordBatch]:

@@ -100,6 +100,11 @@ CSV_CASES = [
     CsvCase("bom_header_only", _bytes(lambda raw: BOM + raw.split(b"\n")[0] + b"\n"), "no data rows"),
     CsvCase("semicolons", _text(lambda lines: [line.replace(",", ";") for line in lines]), "comma-separated"),
     CsvCase("tabs", _text(lambda lines: [line.replace(",", "\t") for line in lines]), "comma-separated"),
+    CsvCase("header_trailing_comma", _text(lambda lines: [lines[0] + ","] + lines[1:]),
+            "line 1, column 22 of the header has no name (a trailing comma?)"),
+    CsvCase("saved_index_column", _text(lambda lines: ["," + lines[0]] + [f"{i},{line}" for i, line in
+                                                                          enumerate(lines[1:])]),
+            "line 1, column 1 of the header has no name (a saved index column?)"),
     CsvCase("trailing_comma_first_row", _text(lambda lines: [lines[0], lines[1] + ","] + lines[2:]),
             "line 2 has 22 fields but the header has 21"),
     CsvCase("extra_field_later", _text(lambda lines: lines[:30] + [lines[30] + ",x"] + lines[31:]),
