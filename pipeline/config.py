@@ -4,6 +4,9 @@ configs/local.yaml and configs/vertex.yaml pick the backend; nothing else change
 Unknown keys are errors that name the key. Any value can be overridden:
   CLI:          --set train.epochs=3
   environment:  CHURN__TRAIN__EPOCHS=3   (double underscores separate levels)
+Files and override values are read as YAML by a loader that refuses anchors, aliases, tags
+and deep nesting (a few hundred bytes of nested aliases expand to gigabytes), so every bad
+config is one ConfigError line naming the file or key.
 """
 
 from __future__ import annotations
@@ -16,11 +19,15 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipeline.errors import ConfigError
+from pipeline.core.inputs import read_text_file
+from pipeline.errors import ConfigError, clip, quote
 
 DEFAULT_CONFIG = Path("configs/local.yaml")
 ENV_PREFIX = "CHURN__"
 CONFIG_ENV = "CHURN_CONFIG"
+MAX_CONFIG_BYTES = 1 << 20
+MAX_YAML_DEPTH = 20  # the config is 3 levels deep; lists and dicts of labels add one or two
+KEY_ECHO = 60  # characters of a key named in a message
 
 
 class Section(BaseModel):
@@ -219,29 +226,89 @@ def load_config(
         warn(f"no config file found ({DEFAULT_CONFIG} is not in {Path.cwd()}): using the built-in "
              "defaults; pass --config FILE or set CHURN_CONFIG")
     raw = _read_yaml(source) if source is not None else {}
-    for dotted, value in _env_overrides(environ):
-        _set_dotted(raw, dotted, value, f"environment {ENV_PREFIX}{dotted.upper()}")
+    origins: dict[str, str] = {}  # dotted key -> the override that set it, for messages
+    for dotted, value, origin in _env_overrides(environ):
+        origins[dotted] = origin
+        _set_dotted(raw, dotted, value, origin)
     for item in overrides:
         dotted, value = _parse_override(item)
-        _set_dotted(raw, dotted, value, f"--set {item}")
-    return _validate(raw, str(source) if source else "configuration (no config file)")
+        origins[dotted] = f"--set {clip(dotted, KEY_ECHO)}"
+        _set_dotted(raw, dotted, value, origins[dotted])
+    return _validate(raw, str(source) if source else "configuration (no config file)", origins)
 
 
 def _config_path(path: Path | None, environ: Mapping[str, str]) -> Path | None:
     if path is not None:
-        if not Path(path).is_file():
-            raise ConfigError(f"{path}: config file not found (pass --config PATH)")
         return Path(path)
     if environ.get(CONFIG_ENV):
-        return _config_path(Path(environ[CONFIG_ENV]), {})
+        return Path(environ[CONFIG_ENV])
     return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
 
 
+class StrictYamlLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses, while composing (before anything is expanded or built),
+    anchors and aliases (nested aliases expand a 349-byte file into hundreds of megabytes),
+    explicit tags such as !!python/object/apply, and nesting deeper than MAX_YAML_DEPTH."""
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()
+        problem = _refused_event(event) or (
+            f"nested deeper than {MAX_YAML_DEPTH} levels" if self.depth >= MAX_YAML_DEPTH else None)
+        if problem:
+            raise yaml.composer.ComposerError(None, None, problem, event.start_mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # PyYAML keeps the last of two equal keys; in a config that is a mistake to name.
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {quote(key, KEY_ECHO)}", key_node.start_mark)
+            if isinstance(key, (str, int, float, bool)):
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _refused_event(event: yaml.Event) -> str | None:
+    if isinstance(event, yaml.AliasEvent):
+        return "YAML aliases (*name) are not allowed in configuration"
+    if getattr(event, "anchor", None) is not None:
+        return "YAML anchors (&name) are not allowed in configuration"
+    tag = getattr(event, "tag", None)
+    if tag is not None:
+        return f"YAML tags ({clip(str(tag), KEY_ECHO)}) are not allowed in configuration"
+    return None
+
+
+def parse_yaml(text: str) -> Any:
+    """`text` parsed by StrictYamlLoader; yaml.YAMLError when it is refused or invalid."""
+    return yaml.load(text, Loader=StrictYamlLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line saying where and why YAML was refused (PyYAML's own text spans lines)."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        what = exc.problem or exc.context or exc.__class__.__name__
+        return clip(" ".join(f"{where}{what}".split()))
+    return clip(" ".join(str(exc).split()) or exc.__class__.__name__)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
+    text = read_text_file(path, ConfigError, "YAML config file", MAX_CONFIG_BYTES, "pass --config PATH")
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = parse_yaml(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__}: {exc})") from None
+        raise ConfigError(f"{path}: not valid configuration YAML ({yaml_problem(exc)})") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
@@ -249,23 +316,34 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def _env_overrides(environ: Mapping[str, str]) -> list[tuple[str, Any]]:
+def _parse_value(value: str, origin: str) -> Any:
+    """An override value read as YAML (so 3, false, [128,64] and null are typed)."""
+    if not value:
+        return value
+    try:
+        return parse_yaml(value)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: value is not valid YAML ({yaml_problem(exc)}); "
+                          "put text values in double quotes") from None
+
+
+def _env_overrides(environ: Mapping[str, str]) -> list[tuple[str, Any, str]]:
+    """(dotted key, value, origin for messages) of each CHURN__SECTION__KEY variable."""
     found = []
     for name, value in environ.items():
         if name.startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX):
             dotted = name[len(ENV_PREFIX) :].lower().replace("__", ".")
-            found.append((dotted, yaml.safe_load(value) if value else value))
-    return sorted(found)
+            origin = f"environment {clip(name, KEY_ECHO)}"
+            found.append((dotted, _parse_value(value, origin), origin))
+    return sorted(found, key=lambda item: item[0])
 
 
 def _parse_override(item: str) -> tuple[str, Any]:
     if "=" not in item:
-        raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. train.epochs=3")
+        raise ConfigError(f"--set {quote(item, KEY_ECHO)}: expected section.key=value, e.g. train.epochs=3")
     dotted, _, value = item.partition("=")
-    try:
-        return dotted.strip(), yaml.safe_load(value) if value else value
-    except yaml.YAMLError:
-        return dotted.strip(), value
+    dotted = dotted.strip()
+    return dotted, _parse_value(value, f"--set {clip(dotted, KEY_ECHO)}")
 
 
 def _set_dotted(raw: dict[str, Any], dotted: str, value: Any, origin: str) -> None:
@@ -281,15 +359,18 @@ def _set_dotted(raw: dict[str, Any], dotted: str, value: Any, origin: str) -> No
     node[parts[-1]] = value
 
 
-def _validate(raw: dict[str, Any], source: str) -> Config:
+def _validate(raw: dict[str, Any], source: str, origins: Mapping[str, str]) -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
+        dotted = ".".join(str(p) for p in first["loc"])
+        source = origins.get(dotted, source)
+        key = clip(dotted, KEY_ECHO)
         if first["type"] == "extra_forbidden":
             raise ConfigError(f"{source}: unknown key '{key}' (see the configuration reference in README.md)") from None
-        raise ConfigError(f"{source}: '{key}' {first['msg'].lower()} (got {first.get('input')!r})") from None
+        message = clip(" ".join(first["msg"].lower().split()))
+        raise ConfigError(f"{source}: '{key}' {message} (got {quote(first.get('input'))})") from None
 
 
 def config_as_dict(config: Config) -> dict[str, Any]:

@@ -45,3 +45,26 @@ class MonitoringError(PipelineError):
 
 class ServingError(PipelineError):
     """The prediction server or a local endpoint cannot start, stop or answer."""
+
+
+# A bad value can be megabytes long (a 5 MB CSV field); messages and reports show at most this.
+MAX_ECHO = 200
+
+
+def clip(text: str, limit: int = MAX_ECHO) -> str:
+    """`text` cut to about `limit` characters, saying how long it was when cut."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def quote(value: object, limit: int = MAX_ECHO) -> str:
+    """repr() of a bad value for an error message, never longer than about `limit` characters.
+
+    Strings are cut before repr() so a huge value is never copied whole; repr() escapes
+    newlines, so the message stays on one line."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        return f"{value[:limit]!r}... ({len(value):,} characters)"
+    return clip(repr(value), limit)

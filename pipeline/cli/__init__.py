@@ -14,6 +14,8 @@ import sys
 
 def main() -> None:
     """Entry point of the `churn` console script and `python -m pipeline`."""
+    from rich.markup import escape
+
     from pipeline.cli.app import app
     from pipeline.cli.common import console_err
     from pipeline.core.tensorflow_setup import configure_tensorflow
@@ -25,5 +27,7 @@ def main() -> None:
     try:
         app()
     except PipelineError as exc:
-        console_err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # Messages quote the user's values: escape them ("[/]" is rich markup) and keep one line.
+        message = escape(" ".join(str(exc).splitlines()))
+        console_err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -13,10 +13,13 @@ STDERR = Console(stderr=True)
 
 
 def make_progress() -> Progress:
-    """A progress display on stderr, so stdout stays clean for paths and data."""
+    """A progress display on stderr, so stdout stays clean for paths and data. Off when stderr
+    is not a terminal: rich would print the last state of every task at exit, so a command
+    that fails early would print more than its one-line error."""
     return Progress(
         TextColumn("[bold blue]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=STDERR, transient=False,
+        disable=not STDERR.is_terminal,
     )
 
 

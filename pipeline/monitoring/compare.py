@@ -15,7 +15,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import MonitoringError
+from pipeline.errors import MonitoringError, clip
 from pipeline.monitoring.columns import category_counts, map_columns, numeric_column
 from pipeline.monitoring.distance import (
     ABOVE,
@@ -283,7 +283,8 @@ def _shares(labels: list[str], reference: list[int], current: list[int]) -> dict
     """Per-label shares of each side, for plots (a wrong column can hold endless labels)."""
     keep = min(len(labels), 64)
     ref_total, cur_total = max(sum(reference), 1), max(sum(current), 1)
-    return {"labels": labels[:keep], "reference": [r / ref_total for r in reference[:keep]],
+    return {"labels": [clip(label) for label in labels[:keep]],  # the user's values: cut them
+            "reference": [r / ref_total for r in reference[:keep]],
             "current": [c / cur_total for c in current[:keep]]}
 
 
@@ -293,4 +294,7 @@ def _status(value: float | None) -> str:
 
 def _most_frequent(counts: dict[str, int], limit: int) -> dict[str, int]:
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    return dict(ranked[:limit])
+    shown: dict[str, int] = {}
+    for label, rows in ranked[:limit]:  # labels are the user's values: cut them (a 5 MB field)
+        shown[clip(label)] = shown.get(clip(label), 0) + rows
+    return shown

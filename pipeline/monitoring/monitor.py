@@ -15,6 +15,7 @@ import pandas as pd
 from pipeline.backends.base import Backend, LocalModel
 from pipeline.config import Config
 from pipeline.core import atomic
+from pipeline.core.csvfile import CsvOptions, iter_text_frames, list_names, read_header
 from pipeline.core.rundir import RunDir
 from pipeline.errors import MonitoringError, PipelineError
 from pipeline.monitoring.compare import DriftResult, compare, drift_between
@@ -53,13 +54,15 @@ def parse_window(text: str) -> dt.timedelta:
 
 
 def csv_chunks(path: Path) -> Iterator[pd.DataFrame]:
-    """A CSV as string chunks, exactly as the values came (bad values are counted, not fixed)."""
-    if not Path(path).is_file():
-        raise MonitoringError(f"{path}: current data file not found")
-    try:
-        yield from pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=CHUNK_ROWS)
-    except (pd.errors.EmptyDataError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise MonitoringError(f"{path}: unreadable CSV ({exc.__class__.__name__}: {exc})") from None
+    """A CSV as string chunks, exactly as the values came (bad values are counted, not fixed);
+    a file the shared reader refuses (not a regular file, ragged rows...) fails here, at once."""
+    options = CsvOptions(MonitoringError, "current data CSV file", "pass --current PATH")
+    header = read_header(Path(path), options)
+    missing = [name for name in schema.FEATURES if name not in header]
+    if missing:
+        raise MonitoringError(f"{path}: missing feature column(s) {list_names(missing)} "
+                              f"(its header starts {list_names(header, 4)})")
+    return (chunk for _, chunk in iter_text_frames(Path(path), options, CHUNK_ROWS))
 
 
 def log_chunks(backend: Backend, since: dt.datetime, until: dt.datetime | None) -> Iterator[pd.DataFrame]:

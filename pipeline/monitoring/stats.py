@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.atomic import read_json, write_json
-from pipeline.errors import MonitoringError, RunDirError
+from pipeline.errors import MonitoringError, RunDirError, clip
 from pipeline.monitoring.columns import (
     NumericColumn,
     category_counts,
@@ -218,7 +218,7 @@ def require_columns(frame: pd.DataFrame, features: Sequence[str], what: str) -> 
         return
     message = f"{what} lacks feature column(s): {', '.join(missing)}"
     if len(missing) == len(features):
-        shown = ", ".join(map(str, list(frame.columns)[:8]))
+        shown = ", ".join(clip(str(name), 60) for name in list(frame.columns)[:8])
         message += (f" (it has none of the {len(features)} features; its columns: {shown}; "
                     "is it another model's data?)")
     raise MonitoringError(message)

@@ -24,6 +24,7 @@ from pipeline.training import data, schema
 
 OUTPUT_COLUMNS = (schema.ID_COLUMN, "churn_probability", "interval_lower", "interval_upper", "churn")
 CHUNK_ROWS = 50_000
+INPUT_HINT = "pass --input PATH to a customer CSV"
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,7 @@ def predict_file(config: Config, input_path: Path, output_path: Path, ref: str,
                  chunk_rows: int = CHUNK_ROWS, engine: str = "auto", overwrite: bool = False) -> PredictSummary:
     """Score every row of `input_path` with model REF into `output_path` (CSV)."""
     input_path, output_path = Path(input_path), Path(output_path)
-    if not input_path.is_file():
-        raise DataError(f"{input_path}: file not found (pass --input PATH to a customer CSV)")
+    data.check_data_file(input_path, INPUT_HINT)  # before the model is loaded
     if output_path.resolve() == input_path.resolve():
         raise DataError(f"{output_path}: the output would overwrite the input; choose another --output")
     rows = 0
@@ -48,7 +48,8 @@ def predict_file(config: Config, input_path: Path, output_path: Path, ref: str,
         total = count_data_rows(input_path)
         with progress.make_progress() as bar:
             task = bar.add_task(f"Scoring {input_path.name}", total=total, status="")
-            batches = data.iter_batches(input_path, config.data, require_label=False, batch_rows=chunk_rows)
+            batches = data.iter_batches(input_path, config.data, require_label=False, batch_rows=chunk_rows,
+                                        hint=INPUT_HINT)
             for frame in batches:
                 out.write(score_frame(scorer, frame).to_csv(header=rows == 0, index=False).encode("utf-8"))
                 rows += len(frame)

@@ -5,8 +5,9 @@ Rules (the same as the CSV loader's, pipeline.training.data.validate_frame):
   kept in the prediction log (it lets later labels be joined back for retraining);
 - numeric features are JSON numbers (true/false are not numbers), finite and inside
   schema.NUMERIC_RANGES, whole numbers where the schema says so;
-- TotalCharges alone may also be text, because it is text in the public file: a numeric
-  string is read as its number and a blank (" ") as 0, like the loader does. Other numeric
+- TotalCharges alone may also be text, because it is text in the public file: plain
+  ASCII decimal text (schema.parse_number, the loader's rule: not "1_000", not "٣") is read
+  as its number and a blank (" ") as 0, like the loader does. Other numeric
   features given as strings are a wrong type: a client sending "12" for tenure has a bug;
 - categorical features are strings from schema.CATEGORICAL_VALUES, compared exactly.
 The first problem found is reported as a RequestError naming the instance index and field.
@@ -14,7 +15,6 @@ The first problem found is reported as a RequestError naming the instance index 
 
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.errors import quote
 from pipeline.training import schema
 
 # The first customer of the public file, as a predict instance (docs, tests, smoke checks).
@@ -210,16 +211,12 @@ def _number(value: Any, index: int, name: str) -> float:
     if type(value) is float or type(value) is int:
         return value
     if type(value) is str and name in TEXT_NUMERIC:
-        text = value.strip()
-        if not text:
+        if not value.strip():
             return 0.0  # the public file leaves TotalCharges blank for new customers
-        try:
-            number = float(text)
-        except ValueError:
-            number = math.nan
-        if math.isfinite(number):
+        number = schema.parse_number(value)  # the CSV loader's rule: not float()'s "1_000" or "٣"
+        if number is not None:
             return number
-    expected = "a JSON number (or numeric text)" if name in TEXT_NUMERIC else "a JSON number"
+    expected = "a JSON number (or plain decimal text)" if name in TEXT_NUMERIC else "a JSON number"
     raise RequestError(400, "wrong_type", f"instances[{index}].{name}: {_quote(value)} is not a "
                        f"number (expected {expected})", instance=index, field=name)
 
@@ -252,5 +249,4 @@ def _customer_ids(instances: list[dict[str, Any]]) -> list[str | None]:
 
 
 def _quote(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= _QUOTE_LIMIT else text[: _QUOTE_LIMIT - 3] + "..."
+    return quote(value, _QUOTE_LIMIT)

@@ -7,8 +7,6 @@ problem is a DataError naming the file, column, rows and what was expected.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +15,13 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import DataConfig, SplitConfig
-from pipeline.errors import DataError
+from pipeline.core.csvfile import CsvOptions, iter_text_frames, list_names, read_header, read_text_frame
+from pipeline.errors import DataError, quote
 from pipeline.training import schema
 
 MAX_LISTED = 5  # rows or values quoted in one error message
+VALUE_ECHO = 60  # characters of one listed value
+DATA_HINT = "pass --data PATH or set data.path"
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,17 @@ class Split:
 
 
 def load_dataset(path: Path, config: DataConfig | None = None, require_label: bool = True) -> pd.DataFrame:
-    """Read and validate a whole CSV; numeric columns typed, label as 0/1 int in `Churn`."""
-    return pd.concat(list(iter_batches(path, config, require_label)), ignore_index=True).pipe(
-        _check_unique_ids, Path(path)
-    )
+    """Read and validate a whole CSV; numeric columns typed, label as 0/1 int in `Churn`.
+
+    With labels required this is training or evaluation data, so both classes must be
+    present: a one-class file would train, then fail in the metrics."""
+    config = config or DataConfig()
+    path = Path(path)
+    frame = pd.concat(list(iter_batches(path, config, require_label)), ignore_index=True)
+    _check_unique_ids(frame, path)
+    if require_label:
+        _check_both_classes(frame, path, config)
+    return frame
 
 
 def iter_batches(
@@ -43,31 +51,30 @@ def iter_batches(
     config: DataConfig | None = None,
     require_label: bool = True,
     batch_rows: int = 1_000_000,
+    hint: str = DATA_HINT,
 ) -> Iterator[pd.DataFrame]:
-    """Yield validated batches of at most `batch_rows` rows (bounded memory for big files)."""
+    """Yield validated batches of at most `batch_rows` rows (bounded memory for big files).
+    `hint` says how to name another file in the "not found" message."""
     config = config or DataConfig()
     path = Path(path)
-    header = _read_header(path)
+    options = csv_options(hint)
+    header = read_header(path, options)
     renames = _column_renames(header, config)
     expected = _expected_columns(require_label, label_present=schema.LABEL_COLUMN in renames.values())
     _check_columns(path, [renames.get(c, c) for c in header], expected)
-    reader = pd.read_csv(
-        path, dtype=str, keep_default_na=False, chunksize=batch_rows, encoding="utf-8",
-        skipinitialspace=False,
-    )
-    offset = 0
-    try:
-        for chunk in reader:
-            chunk = chunk.rename(columns=renames)
-            yield validate_frame(chunk, path, first_line=offset + 2)
-            offset += len(chunk)
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: {_non_utf8_location(path)} is not valid UTF-8 "
-                        "(re-save the file as UTF-8)") from None
-    except pd.errors.ParserError as exc:
-        raise DataError(f"{path}: malformed CSV ({exc})") from None
-    if offset == 0:
-        raise DataError(f"{path}: has a header but no data rows")
+    for first_line, chunk in iter_text_frames(path, options, batch_rows):
+        yield validate_frame(chunk.rename(columns=renames), path, first_line=first_line)
+
+
+def csv_options(hint: str = DATA_HINT) -> CsvOptions:
+    """How the CSV reader reports data files: DataError, with `hint` in "not found"."""
+    return CsvOptions(DataError, "CSV file", hint)
+
+
+def check_data_file(path: Path, hint: str = DATA_HINT) -> None:
+    """Fail fast (before loading a model) when `path` cannot be a data CSV at all:
+    missing, not a regular file, empty, or a header that is not UTF-8 CSV."""
+    read_header(Path(path), csv_options(hint))
 
 
 def validate_frame(frame: pd.DataFrame, path: Path | str, first_line: int = 2) -> pd.DataFrame:
@@ -115,24 +122,6 @@ def labels_of(frame: pd.DataFrame) -> np.ndarray:
     return frame[schema.LABEL_COLUMN].to_numpy(dtype=np.int64)
 
 
-def _read_header(path: Path) -> list[str]:
-    if not path.exists():
-        raise DataError(f"{path}: file not found (pass --data PATH or set data.path)")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, expected a CSV file")
-    with path.open("rb") as handle:
-        head = handle.read(64 * 1024)
-    if not head.strip():
-        raise DataError(f"{path}: file is empty (expected a CSV with a header row)")
-    first = head.splitlines()[0]
-    try:
-        text = first.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: line 1 is not valid UTF-8 (re-save the file as UTF-8)") from None
-    header = next(csv.reader(io.StringIO(text)))
-    return [name.strip() for name in header]
-
-
 def _column_renames(header: list[str], config: DataConfig) -> dict[str, str]:
     """Map the file's label and id columns (case-insensitive label) to the schema's names."""
     renames = {}
@@ -141,8 +130,6 @@ def _column_renames(header: list[str], config: DataConfig) -> dict[str, str]:
             renames[name] = schema.LABEL_COLUMN
         elif name == config.id_column:
             renames[name] = schema.ID_COLUMN
-    if header and header[0].startswith("\ufeff"):
-        renames[header[0]] = header[0].lstrip("\ufeff")
     return renames
 
 
@@ -154,21 +141,24 @@ def _expected_columns(require_label: bool, label_present: bool) -> list[str]:
 
 
 def _check_columns(path: Path, header: list[str], expected: list[str]) -> None:
+    if len(header) == 1 and any(mark in header[0] for mark in ";\t|"):
+        raise DataError(f"{path}: line 1 has one column {list_names(header)}; the file looks "
+                        "separated by ';', tab or '|' (expected comma-separated values)")
     if not set(header) & set(expected):
         raise DataError(
-            f"{path}: no header row found (first line is {', '.join(header[:4])}...; "
+            f"{path}: no header row found (first line is {list_names(header, 4)}...; "
             f"expected column names such as {', '.join(expected[:4])}...)"
         )
     duplicated = sorted({c for c in header if header.count(c) > 1})
-    if duplicated:
-        raise DataError(f"{path}: duplicated column(s) {', '.join(duplicated)}")
+    if duplicated:  # two spellings of the label column, e.g. Churn and churn
+        raise DataError(f"{path}: duplicated column(s) {list_names(duplicated)}")
     missing = [c for c in expected if c not in header]
     extra = [c for c in header if c not in expected]
     problems = []
     if missing:
         problems.append(f"missing column(s) {', '.join(missing)}")
     if extra:
-        problems.append(f"unexpected column(s) {', '.join(extra)}")
+        problems.append(f"unexpected column(s) {list_names(extra)}")
     if problems:
         raise DataError(f"{path}: {'; '.join(problems)} (expected the Telco churn schema: "
                         f"{', '.join(expected)})")
@@ -183,7 +173,7 @@ def _lines(mask: np.ndarray | pd.Series, first_line: int) -> str:
 
 def _values(column: pd.Series, mask: np.ndarray | pd.Series) -> str:
     seen = list(dict.fromkeys(column[np.asarray(mask)].tolist()))
-    return ", ".join(repr(v) for v in seen[:MAX_LISTED])
+    return ", ".join(quote(v, VALUE_ECHO) for v in seen[:MAX_LISTED])
 
 
 def _numeric_column(column: pd.Series, feature: str, path: Path | str, first_line: int) -> pd.Series:
@@ -194,11 +184,16 @@ def _numeric_column(column: pd.Series, feature: str, path: Path | str, first_lin
     elif blank.any():
         raise DataError(f"{path}: column {feature}, {_lines(blank, first_line)}: empty value, "
                         "expected a number")
-    values = pd.to_numeric(stripped, errors="coerce")
-    bad = values.isna() | ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+    # The server's rule too (schema.parse_number): plain ASCII decimals, so "1_000" and
+    # "٣" are refused by both, and a value that trains also predicts.
+    bad = ~stripped.str.fullmatch(schema.PLAIN_NUMBER.pattern).astype(bool)
+    if not bad.any():
+        values = pd.to_numeric(stripped)
+        bad = ~np.isfinite(values.to_numpy(dtype=float))  # 1e999
     if bad.any():
         raise DataError(f"{path}: column {feature}, {_lines(bad, first_line)}: "
-                        f"{_values(column, bad)} is not a number")
+                        f"{_values(column, bad)} is not a number (expected plain decimal digits "
+                        "like 42 or 29.85)")
     _check_range(values, feature, path, first_line)
     return values.astype(np.float64)
 
@@ -235,37 +230,37 @@ def _label_column(column: pd.Series, path: Path | str, first_line: int) -> pd.Se
     return (stripped == "Yes").astype(np.int64)
 
 
-def _check_unique_ids(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+def _check_unique_ids(frame: pd.DataFrame, path: Path) -> None:
     if schema.ID_COLUMN not in frame:
-        return frame
+        return
     ids = frame[schema.ID_COLUMN]
     duplicated = ids.duplicated(keep=False)
     if duplicated.any():
         raise DataError(f"{path}: column {schema.ID_COLUMN}, {_lines(duplicated, 2)}: duplicated "
                         f"customerID {_values(ids, duplicated)} (each customer must appear once)")
-    return frame
 
 
-def _non_utf8_location(path: Path) -> str:
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                return f"line {number}, byte {exc.start + 1}"
-    return "the file"
+def _check_both_classes(frame: pd.DataFrame, path: Path, config: DataConfig) -> None:
+    if schema.LABEL_COLUMN not in frame:
+        return
+    present = set(frame[schema.LABEL_COLUMN].unique().tolist())
+    if len(present) < 2:
+        only = "Yes" if present == {1} else "No"
+        raise DataError(f"{path}: label column {quote(config.label_column)} is {only!r} on every "
+                        f"row ({len(frame):,} rows); training and evaluation need both Yes and No")
 
 
 def load_labels(path: Path, config: DataConfig | None = None) -> pd.Series:
     """customerID -> 0/1 churn label, from a file with (at least) those two columns."""
     config = config or DataConfig()
     path = Path(path)
-    header = _read_header(path)
+    options = csv_options("pass --labels PATH to a CSV of customerID and Churn")
+    header = read_header(path, options)
     renames = _column_renames(header, config)
     named = [renames.get(c, c) for c in header]
     missing = [c for c in (schema.ID_COLUMN, schema.LABEL_COLUMN) if c not in named]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)} (labels need customerID and Churn)")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False).rename(columns=renames)
+    frame = read_text_frame(path, options).rename(columns=renames)
     labels = _label_column(frame[schema.LABEL_COLUMN], path, first_line=2)
     return pd.Series(labels.to_numpy(), index=frame[schema.ID_COLUMN].astype(str).to_numpy(), name="label")

@@ -6,6 +6,8 @@ loader takes that file unchanged as well as the generated sample.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 
 ID_COLUMN = "customerID"
@@ -89,3 +91,18 @@ NUMERIC_RANGES: dict[str, NumericRange] = {
 def is_numeric(feature: str) -> bool:
     """True for features the model receives as float32 numbers."""
     return feature in NUMERIC_FEATURES
+
+
+# The one rule for numbers given as text, in CSV files and in predict requests: plain ASCII
+# decimal notation (an optional sign, digits with an optional fraction, an optional exponent).
+# Python's float() would also take "1_000", "٣" (Arabic-Indic three), "inf" and "nan".
+PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+
+
+def parse_number(text: str) -> float | None:
+    """The finite number `text` spells under PLAIN_NUMBER (surrounding spaces allowed), else None."""
+    stripped = text.strip()
+    if not PLAIN_NUMBER.fullmatch(stripped):
+        return None
+    number = float(stripped)
+    return number if math.isfinite(number) else None

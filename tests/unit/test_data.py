@@ -155,3 +155,115 @@ def test_fingerprint_changes_with_data(tmp_path: Path, raw: pd.DataFrame) -> Non
     assert a["rows"] == b["rows"] == len(raw)
     assert a["sha256"] != b["sha256"]
     assert a["columns"]["gender"] != b["columns"]["gender"]
+
+
+def test_trailing_comma_on_first_data_row_names_the_line(tmp_path: Path, raw: pd.DataFrame) -> None:
+    # pandas took the extra field as an index column and blamed gender for the shifted values.
+    path = write(tmp_path, raw)
+    lines = path.read_text().splitlines()
+    lines[1] += ","
+    path.write_text("\n".join(lines) + "\n")
+    message = expect_error(path, "line 2 has 22 fields but the header has 21", "trailing comma")
+    assert "gender" not in message
+
+
+def test_short_row_names_the_line(tmp_path: Path, raw: pd.DataFrame) -> None:
+    path = write(tmp_path, raw)
+    lines = path.read_text().splitlines()
+    lines[40] = lines[40].rsplit(",", 1)[0]
+    path.write_text("\n".join(lines) + "\n")
+    expect_error(path, "line 41 has 20 fields but the header has 21")
+
+
+def test_ragged_row_in_a_later_batch(tmp_path: Path, raw: pd.DataFrame) -> None:
+    path = write(tmp_path, raw)
+    lines = path.read_text().splitlines()
+    lines[250] += ",extra"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match="line 251 has 22 fields"):
+        list(data.iter_batches(path, batch_rows=100))
+
+
+@pytest.mark.parametrize("make", ["fifo", "directory", "socket"])
+def test_not_a_regular_file_is_refused_without_blocking(tmp_path: Path, make: str) -> None:
+    import os
+    import socket
+    import threading
+
+    path = tmp_path / "input.csv"
+    if make == "fifo":
+        os.mkfifo(path)
+    elif make == "directory":
+        path.mkdir()
+    else:
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+    caught: list[BaseException] = []
+    worker = threading.Thread(target=lambda: caught.append(pytest.raises(DataError, data.load_dataset, path).value),
+                              daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    if worker.is_alive() and make == "fifo":  # unblock the reader the bug left waiting
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+    assert not worker.is_alive(), "load_dataset blocked on a non-regular file"
+    assert caught and "\n" not in str(caught[0])
+    assert str(caught[0]).startswith(f"{path}: is a") and "expected a CSV file" in str(caught[0])
+
+
+def test_one_class_is_refused_naming_the_label_column(tmp_path: Path, raw: pd.DataFrame) -> None:
+    path = write(tmp_path, raw.assign(Churn="No").rename(columns={"Churn": "churn"}))
+    expect_error(path, str(path), "label column 'Churn'", "'No' on every row", "both Yes and No",
+                 config=DataConfig(label_column="Churn"))
+    assert len(data.load_dataset(path, require_label=False)) == len(raw)  # predict needs no classes
+
+
+def test_a_huge_value_is_cut_in_the_message(tmp_path: Path, raw: pd.DataFrame) -> None:
+    bad = raw.copy()
+    bad.loc[3, "gender"] = "x" * 5_000_000
+    message = expect_error(write(tmp_path, bad), "column gender, line 5", "5,000,000 characters")
+    assert len(message) < 500
+
+
+def test_a_huge_column_name_is_cut_in_the_message(tmp_path: Path, raw: pd.DataFrame) -> None:
+    message = expect_error(write(tmp_path, raw.rename(columns={"gender": "g" * 500_000})),
+                           "missing column(s) gender", "500,000 characters")
+    assert len(message) < 1000
+
+
+@pytest.mark.parametrize("separator, name", [(";", "semicolon"), ("\t", "tab")])
+def test_wrong_delimiter_is_named(tmp_path: Path, raw: pd.DataFrame, separator: str, name: str) -> None:
+    path = tmp_path / f"{name}.csv"
+    raw.to_csv(path, index=False, sep=separator)
+    expect_error(path, "expected comma-separated values")
+
+
+def test_byte_order_mark_is_accepted(tmp_path: Path, raw: pd.DataFrame) -> None:
+    path = tmp_path / "bom.csv"
+    raw.to_csv(path, index=False, encoding="utf-8-sig")
+    assert list(data.load_dataset(path).columns) == list(schema.COLUMNS)
+
+
+def test_binary_file(tmp_path: Path) -> None:
+    import random
+
+    path = tmp_path / "junk.csv"
+    path.write_bytes(random.Random(5).randbytes(4096))
+    expect_error(path, str(path), "not valid UTF-8")
+
+
+def test_duplicated_column(tmp_path: Path, raw: pd.DataFrame) -> None:
+    path = tmp_path / "dup.csv"
+    raw.assign(Extra=raw["Contract"]).rename(columns={"Extra": "Contract"}).to_csv(path, index=False)
+    expect_error(path, "duplicated column(s) Contract")
+
+
+def test_quoted_line_breaks_and_commas_are_values(tmp_path: Path, raw: pd.DataFrame) -> None:
+    bad = raw.copy()
+    bad.loc[0, "PaymentMethod"] = "Mailed,\ncheck"
+    message = expect_error(write(tmp_path, bad), "column PaymentMethod", "'Mailed,\\ncheck'")
+    assert "\n" not in message
+
+
+def test_iter_batches_are_exactly_batch_rows(sample_csv: Path) -> None:
+    sizes = [len(batch) for batch in data.iter_batches(sample_csv, batch_rows=1000)]
+    assert sizes == [1000] * 7 + [43]

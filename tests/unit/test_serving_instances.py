@@ -125,3 +125,33 @@ def test_encode_frame_matches_validate_payload(tmp_path) -> None:
     np.testing.assert_array_equal(from_frame.codes, from_json.codes)
     np.testing.assert_allclose(from_frame.numeric, from_json.numeric)
     assert from_frame.customer_ids == validated["customerID"].tolist()
+
+
+NOT_PLAIN_NUMBERS = ["1_000", "\u0663", "\u0661\u0662", "inf", "-Infinity", "nan", "0x10", "1e999", "12,5", "\uff11"]
+
+
+@pytest.mark.parametrize("text", NOT_PLAIN_NUMBERS)
+def test_total_charges_text_follows_the_loaders_number_rule(text: str, tmp_path) -> None:
+    # float() takes "1_000" and Arabic-Indic digits; the server and the CSV loader both refuse them.
+    error = refused([dict(VALID, TotalCharges=text)])
+    assert (error.code, error.field) == ("wrong_type", "TotalCharges")
+    from pipeline.tools import synth
+
+    frame = synth.generate_customers(5, seed=1).astype(str)
+    frame.loc[2, "TotalCharges"] = text
+    path = tmp_path / "c.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(data.DataError, match=r"column TotalCharges, line 4: .* is not a number"):
+        data.load_dataset(path, require_label=False)
+
+
+@pytest.mark.parametrize("text, number", [("1e3", 1000.0), ("+12.5", 12.5), (".5", 0.5), ("7.", 7.0)])
+def test_plain_decimal_text_is_a_number_in_both(text: str, number: float) -> None:
+    batch, _ = validate_payload({"instances": [dict(VALID, TotalCharges=text)]}, 10)
+    assert batch.numeric[0, 3] == number == schema.parse_number(text)
+
+
+def test_a_huge_bad_value_is_not_echoed_whole() -> None:
+    error = refused([dict(VALID, gender="x" * 5_000_000)])
+    assert error.code == "unknown_category" and len(error.message) < 300
+    assert "5,000,000 characters" in error.message
