@@ -93,7 +93,7 @@ def test_versions_lists_every_version_with_aliases_labels_and_metrics(
     first, second = versions
     assert set(first.aliases) == {"champion"} and set(second.aliases) == {"default"}
     assert [v.run_id for v in versions] == ["run-a", "run-b"]
-    assert all(v.threshold == 0.42 and v.test_metrics["f1"] == 0.61 for v in versions)
+    assert all(v.threshold == 0.42 and v.test_metrics["f1"] == 0.5 for v in versions)
     assert first.location == f"gs://{TEST_BUCKET}/models/churn/1/"
     assert first.created_at and first.resource_name.endswith("@1")
     assert first.labels["managed-by"] == "churn-pipeline"

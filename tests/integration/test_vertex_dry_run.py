@@ -125,10 +125,11 @@ def test_cli_cleanup_with_local_backend_only_stops_the_local_endpoint(
     assert "no local endpoint is running" in result.output
 
 
-def test_cli_alerts_with_local_backend_is_refused() -> None:
-    result = runner.invoke(app, ["alerts", "setup", "--set", "backend=local"])
-    assert isinstance(result.exception, CloudError)
-    assert "needs backend: vertex" in str(result.exception)
+def test_cli_alerts_with_local_backend_says_where_local_alerts_go() -> None:
+    result = runner.invoke(app, ["alerts", "setup", "--set", "backend=local",
+                                 "--set", "monitor.webhook_url=http://127.0.0.1:9/hook"])
+    assert result.exit_code == 0, result.output
+    assert "local alerts are sent by `churn monitor`" in result.output and "127.0.0.1:9/hook" in result.output
 
 
 @pytest.mark.parametrize("dry_run", [True, False])
