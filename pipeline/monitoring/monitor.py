@@ -25,7 +25,8 @@ SCORE_COLUMN = "churn_probability"
 
 @dataclass(frozen=True)
 class MonitorRequest:
-    """What to compare: a CSV (`current`) or the prediction log since a time."""
+    """What to compare: a CSV (`current`) or the prediction log since a time, against the
+    model's training baseline or, when `reference` is given, against that CSV."""
 
     model_ref: str
     current: Path | None = None
@@ -34,6 +35,7 @@ class MonitorRequest:
     window: dt.timedelta = dt.timedelta(days=1)
     labels: Path | None = None
     out: Path | None = None
+    reference: Path | None = None
 
 
 def parse_window(text: str) -> dt.timedelta:
@@ -100,7 +102,7 @@ def skew_result(config: Config, baseline: BaselineStats, chunks: ScoreCollector,
     monitor = config.monitor
     scores = _LateScores(chunks) if with_scores and baseline.score is not None else None
     return compare(baseline, chunks, monitor.thresholds, monitor.default_threshold, monitor.min_rows,
-                   current_scores=scores)
+                   current_scores=scores, bins=monitor.numeric_bins)
 
 
 def window_drift(config: Config, request: MonitorRequest, since: dt.datetime) -> dict[str, Any] | None:
@@ -133,22 +135,45 @@ def live_performance(labels_path: Path, scores: pd.Series, threshold: float) -> 
                             "expected_calibration_error": float(np.mean(np.abs(observed - predicted)))}}
 
 
+def reference_baseline(config: Config, path: Path) -> BaselineStats:
+    """Statistics of a reference CSV (e.g. a training set), validated as training data is."""
+    from pipeline import data
+    from pipeline.monitoring.stats import compute_baseline
+
+    frame = data.load_dataset(path, config.data, require_label=False)
+    return compute_baseline(frame, None, config.monitor.numeric_bins)
+
+
 def run_monitor(config: Config, request: MonitorRequest) -> dict[str, Any]:
     """Compute, write DIR/drift.json and DIR/report.html, alert when drifted; return the report."""
     chunks, since = _current(config, request)
+    if request.reference is not None and request.labels:
+        raise MonitoringError("--labels judges a model's live performance; it needs --model, not --reference")
+    if request.reference is not None:
+        return _reference_skew(config, request, chunks, since)
     resolved = resolve_model(config, request.model_ref)
     baseline = BaselineStats.load(resolved.source_dir / "baseline_stats.json")
     if request.labels and not request.from_log:
         chunks = _scored(resolved, chunks)
     collector = ScoreCollector(chunks)
     skew = skew_result(config, baseline, collector, with_scores=request.from_log or bool(request.labels))
-    report = _report(config, request, resolved, skew, since)
+    report = _report(request, {"model": request.model_ref, "model_version": resolved.version_id}, skew, since)
     if request.from_log and since is not None:
         report["window_drift"] = window_drift(config, request, since)
     if request.labels:
         threshold = atomic.read_json(resolved.source_dir / "metrics.json")["threshold"]
         report["performance"] = live_performance(request.labels, collector.joined_scores(), threshold)
     return _write(config, request, report, baseline)
+
+
+def _reference_skew(config: Config, request: MonitorRequest, chunks: Iterator[pd.DataFrame],
+                    since: dt.datetime | None) -> dict[str, Any]:
+    """Skew of the current data against a reference CSV instead of a model's baseline."""
+    assert request.reference is not None
+    baseline = reference_baseline(config, request.reference)
+    skew = skew_result(config, baseline, ScoreCollector(chunks), with_scores=False)
+    identity = {"model": None, "model_version": None, "reference": str(request.reference)}
+    return _write(config, request, _report(request, identity, skew, since), baseline)
 
 
 def _current(config: Config, request: MonitorRequest) -> tuple[Iterator[pd.DataFrame], dt.datetime | None]:
@@ -175,12 +200,12 @@ def _scored(model: ResolvedModel, chunks: Iterator[pd.DataFrame]) -> Iterator[pd
         yield chunk
 
 
-def _report(config: Config, request: MonitorRequest, model: ResolvedModel, skew: DriftResult,
+def _report(request: MonitorRequest, identity: dict[str, Any], skew: DriftResult,
             since: dt.datetime | None) -> dict[str, Any]:
+    """drift.json's content; `identity` says what the data was compared with."""
     source = f"prediction log since {since.isoformat()}" if since else str(request.current)
     return {"generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "model": request.model_ref, "model_version": model.version_id, "source": source,
-            "mode": "skew", **skew.to_dict()}
+            **identity, "source": source, "mode": "skew", **skew.to_dict()}
 
 
 def _write(config: Config, request: MonitorRequest, report: dict[str, Any], baseline: BaselineStats) -> dict[str, Any]:
