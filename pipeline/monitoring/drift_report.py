@@ -72,7 +72,8 @@ def _feature_table(ranked: list[tuple[str, dict[str, Any]]]) -> str:
             "<th>Out of range / unseen</th><th>Missing</th></tr>")
     note = ("<p>Jensen-Shannon divergence (log base 2) for numeric features, between each side's own "
             "equal-width histogram (monitor.numeric_bins buckets; TFDV uses 10) aligned on the union of "
-            "their edges; L-infinity distance for categorical ones: as Vertex AI Model Monitoring (TensorFlow Data Validation) computes them. "
+            "their edges; L-infinity distance for categorical ones: as Vertex AI Model Monitoring "
+            "(TensorFlow Data Validation) computes them. "
             "Bar: value relative to twice the threshold.</p>")
     return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>{note}"
 
