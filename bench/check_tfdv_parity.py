@@ -96,6 +96,7 @@ def build_pairs(directory: Path) -> list[tuple[str, str, str]]:
     currents = {
         "sample_vs_itself": sample,
         "tenure_x0.5": sample.assign(tenure=half.astype(int).astype(str)),
+        "tenure_x0.5_floor": sample.assign(tenure=(numbers["tenure"] // 2).astype(int).astype(str)),
         "monthly_plus_20": sample.assign(MonthlyCharges=(numbers["MonthlyCharges"] + 20).round(2).astype(str)),
         "monthly_contracted": sample.assign(
             MonthlyCharges=numbers["MonthlyCharges"].clip(40, 80).round(2).astype(str)),
@@ -121,6 +122,12 @@ def build_pairs(directory: Path) -> list[tuple[str, str, str]]:
     shifted_path = directory / "synth50k_shifted.csv"
     shifted.to_csv(shifted_path, index=False)
     pairs.append(("synth50k_charges_shifted", str(big_path), str(shifted_path)))
+    full = pd.read_csv(ROOT / "data" / "sample" / "customer_churn.csv", dtype=str, keep_default_na=False)
+    full["TotalCharges"] = full["TotalCharges"].mask(full["TotalCharges"].str.strip() == "", "0")  # as training
+    full_path, halved_path = directory / "sample_full.csv", directory / "sample_full_tenure_half.csv"
+    full.to_csv(full_path, index=False)
+    full.assign(tenure=(full["tenure"].astype(int) // 2).astype(str)).to_csv(halved_path, index=False)
+    pairs.append(("full_tenure_x0.5_floor", str(full_path), str(halved_path)))  # 0.301: near 0.3
     constant = sample.assign(tenure="5")
     constant_path = directory / "tenure_constant.csv"
     constant.to_csv(constant_path, index=False)

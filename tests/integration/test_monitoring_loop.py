@@ -152,6 +152,8 @@ def test_cli_reference_mode_measures_skew_between_two_csvs(small_csv: Path, shif
     assert drift["features"]["Contract"]["drifted"] is True
     assert drift["features"]["tenure"]["value"] == 0.0  # only Contract was changed
     assert "Skew report" in (out / "report.html").read_text()
+    alert = json.loads((out / "alert.json").read_text())
+    assert f"reference {small_csv}" in alert["text"] and "None" not in alert["text"]
 
 
 def test_reference_mode_equals_a_baseline_of_the_same_data(small_csv: Path, tmp_path: Path,
@@ -185,6 +187,9 @@ def test_reference_csv_is_validated_like_training_data(small_csv: Path, tmp_path
     both = runner.invoke(app, ["monitor", "--model", "churn@champion", "--reference", str(small_csv),
                                "--current", str(small_csv)])
     assert isinstance(both.exception, PipelineError) and "choose one baseline" in str(both.exception)
+    with pytest.raises(MonitoringError, match="needs --model"):
+        run_monitor(small_config, MonitorRequest("unused", current=small_csv, reference=small_csv,
+                                                 labels=small_csv, out=tmp_path / "m"))
 
 
 def test_window_parsing() -> None:
