@@ -7,7 +7,11 @@ times, each in its own process so peak memory is its own:
   - Evidently 0.7 DataDriftPreset on the same files, in a side virtual environment
     (.venv-evidently/, created on first use: Evidently 0.7 does not import with pandas 3).
 
-    .venv/bin/python bench/bench_drift.py [--rows 1000000] [--skip-evidently]
+Ours computes TFDV's statistics (each side's 10-bucket standard histogram, aligned on the
+union of edges), as `churn monitor` does. With --rounds N, ours and Evidently alternate N
+times and the ratio is reported as the median of the rounds with its spread.
+
+    .venv/bin/python bench/bench_drift.py [--rows 1000000] [--rounds 3] [--skip-evidently]
 """
 
 from __future__ import annotations
@@ -33,13 +37,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pipeline.monitoring import compare, compute_baseline  # noqa: E402
+from pipeline.monitoring.histogram import STANDARD_BUCKETS  # noqa: E402
 from pipeline.tools.synth import generate_customers  # noqa: E402
 from pipeline.training.schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES  # noqa: E402
 
 EVIDENTLY_ENV = ROOT / ".venv-evidently"
 EVIDENTLY_REQUIREMENTS = ("evidently==0.7.*", "pandas<3", "pyarrow")
 EVIDENTLY_SCRIPT = Path(__file__).with_name("_evidently_drift.py")
-BINS = 20
+BINS = STANDARD_BUCKETS
 
 
 def main() -> None:
@@ -51,23 +56,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-drift-") as tmp:
         reference_path, current_path = write_parquet(args.rows, Path(tmp))
         load = os.getloadavg()[0]
-        ours = _run_json([sys.executable, __file__, "--measure-ours", str(reference_path),
-                          str(current_path), "--repeat", str(args.repeat),
-                          "--chunk-rows", str(args.chunk_rows)])
-        evidently = None
-        if not args.skip_evidently:
-            python = ensure_evidently_env(EVIDENTLY_ENV)
-            evidently = _run_json([str(python), str(EVIDENTLY_SCRIPT), str(reference_path),
-                                   str(current_path), "--numeric", ",".join(NUMERIC_FEATURES),
-                                   "--categorical", ",".join(CATEGORICAL_FEATURES)])
-    print_report(args.rows, ours, evidently, load)
+        python = None if args.skip_evidently else ensure_evidently_env(EVIDENTLY_ENV)
+        rounds = []
+        for _ in range(max(args.rounds, 1)):  # alternate, so a busy spell hits both sides
+            ours = _run_json([sys.executable, __file__, "--measure-ours", str(reference_path),
+                              str(current_path), "--repeat", str(args.repeat),
+                              "--chunk-rows", str(args.chunk_rows)])
+            evidently = None
+            if python is not None:
+                evidently = _run_json([str(python), str(EVIDENTLY_SCRIPT), str(reference_path),
+                                       str(current_path), "--numeric", ",".join(NUMERIC_FEATURES),
+                                       "--categorical", ",".join(CATEGORICAL_FEATURES)])
+            rounds.append((ours, evidently))
+    print_report(args.rows, rounds, load)
 
 
 def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows on each side")
     parser.add_argument("--skip-evidently", action="store_true", help="time only ours")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs of ours (median)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs of ours per round (median)")
+    parser.add_argument("--rounds", type=int, default=1, help="alternating rounds of ours and Evidently")
     parser.add_argument("--chunk-rows", type=int, default=0,
                         help="feed current to compare() in chunks of this many rows (0: one)")
     parser.add_argument("--measure-ours", nargs=2, metavar=("REF", "CUR"), help=argparse.SUPPRESS)
@@ -159,27 +168,36 @@ def _run_json(command: list[str]) -> dict[str, Any]:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def print_report(rows: int, ours: dict[str, Any], evidently: dict[str, Any] | None,
+def print_report(rows: int, rounds: list[tuple[dict[str, Any], dict[str, Any] | None]],
                  load: float) -> None:
-    runs = ", ".join(f"{s:.2f}" for s in ours["runs"])
     print(f"drift statistics: {rows:,} reference + {rows:,} current rows, "
           f"{len(FEATURES)} features as text; {os.cpu_count()} cores, load average {load:.1f} "
           "(other work slows the wall clock, CPU time less)")
-    print(f"ours      baseline+compare {ours['seconds']:8.2f} s  (median of {runs}; "
-          f"CPU {ours['cpu_seconds']:.2f} s)  peak RSS {ours['peak_rss_mb']:.0f} MB "
-          f"(after loading data: {ours['loaded_rss_mb']:.0f} MB)")
-    print(f"          drifted: {', '.join(ours['drifted_columns']) or '-'}")
-    summary = {"rows": rows, "ours_seconds": ours["seconds"],
-               "ours_peak_rss_mb": ours["peak_rss_mb"]}
+    for number, (ours, evidently) in enumerate(rounds, start=1):
+        runs = ", ".join(f"{s:.2f}" for s in ours["runs"])
+        print(f"round {number}: ours baseline+compare {ours['seconds']:6.2f} s (median of {runs}; "
+              f"CPU {ours['cpu_seconds']:.2f} s) peak RSS {ours['peak_rss_mb']:.0f} MB "
+              f"(after loading data: {ours['loaded_rss_mb']:.0f} MB)")
+        if evidently is not None:
+            print(f"         Evidently DataDriftPreset {evidently['seconds']:6.2f} s "
+                  f"(CPU {evidently['cpu_seconds']:.2f} s) peak RSS {evidently['peak_rss_mb']:.0f} MB; "
+                  f"ratio {evidently['seconds'] / ours['seconds']:.1f}x")
+    ours, evidently = rounds[-1]
+    print(f"drifted (ours): {', '.join(ours['drifted_columns']) or '-'}")
+    seconds = [o["seconds"] for o, _ in rounds]
+    summary: dict[str, Any] = {"rows": rows, "rounds": len(rounds), "ours_seconds": statistics.median(seconds),
+                               "ours_peak_rss_mb": max(o["peak_rss_mb"] for o, _ in rounds)}
     if evidently is not None:
-        ratio = evidently["seconds"] / ours["seconds"]
-        cpu_ratio = evidently["cpu_seconds"] / ours["cpu_seconds"]
-        print(f"Evidently DataDriftPreset  {evidently['seconds']:8.2f} s  "
-              f"(CPU {evidently['cpu_seconds']:.2f} s)  "
-              f"peak RSS {evidently['peak_rss_mb']:.0f} MB")
-        print(f"          drifted: {', '.join(evidently['drifted_columns']) or '-'}")
-        print(f"ratio     {ratio:.1f}x faster than Evidently (wall clock; CPU time: {cpu_ratio:.1f}x)")
-        summary.update(evidently_seconds=evidently["seconds"], ratio=ratio, cpu_ratio=cpu_ratio)
+        print(f"drifted (Evidently): {', '.join(evidently['drifted_columns']) or '-'}")
+        ratios = [e["seconds"] / o["seconds"] for o, e in rounds if e is not None]
+        cpu_ratios = [e["cpu_seconds"] / o["cpu_seconds"] for o, e in rounds if e is not None]
+        print(f"ratio     {statistics.median(ratios):.1f}x faster than Evidently by wall clock "
+              f"(median of {len(ratios)} rounds, {min(ratios):.1f}-{max(ratios):.1f}x; "
+              f"CPU time: {statistics.median(cpu_ratios):.1f}x, {min(cpu_ratios):.1f}-{max(cpu_ratios):.1f}x)")
+        summary.update(evidently_seconds=statistics.median(e["seconds"] for _, e in rounds if e),
+                       evidently_peak_rss_mb=max(e["peak_rss_mb"] for _, e in rounds if e),
+                       ratio=statistics.median(ratios), ratio_min=min(ratios), ratio_max=max(ratios),
+                       cpu_ratio=statistics.median(cpu_ratios))
     print(json.dumps(summary))
 
 

@@ -144,7 +144,8 @@ class MonitorConfig(Section):
 
     default_threshold: float = Field(0.3, gt=0, le=1, description="Threshold for every feature.")
     thresholds: dict[str, float] = Field(default_factory=dict, description="Per-feature thresholds.")
-    numeric_bins: int = Field(20, ge=2, description="Equal-width bins for numeric features.")
+    numeric_bins: int = Field(10, ge=2, description=(
+        "Buckets of each data set's equal-width histogram of a numeric feature (10: TFDV's and Vertex's)."))
     min_rows: int = Field(30, ge=1, description="Fewer rows than this is 'not enough data'.")
     window: str = Field("1d", description="Window length for --from-log (e.g. 1h, 1d, 7d).")
     webhook_url: str | None = Field(None, description="Slack-compatible webhook for alerts.")

@@ -22,6 +22,8 @@ alerts_app = typer.Typer(help="Alerts on the endpoint's latency, errors and drif
 def monitor_command(
     model: Annotated[str | None, typer.Option("--model", help="REF: churn@champion, churn@3 or a run dir.")] = None,
     current: Annotated[Path | None, typer.Option("--current", help="CSV of current (serving) data.")] = None,
+    reference: Annotated[Path | None, typer.Option(
+        "--reference", help="CSV to measure skew against instead of a model's training baseline.")] = None,
     from_log: Annotated[bool, typer.Option("--from-log", help="Use the prediction log instead of a CSV.")] = False,
     since: Annotated[str | None, typer.Option("--since", help="With --from-log: ISO time or age (12h, 1d).")] = None,
     window: Annotated[str | None, typer.Option("--window", help="Window length (default monitor.window).")] = None,
@@ -33,18 +35,24 @@ def monitor_command(
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Skew/drift of current data against the model's training baseline (Vertex's statistics).
+    """Skew/drift of current data against the model's training baseline, or against any
+    --reference CSV (Vertex's statistics, computed as TFDV does).
 
     Writes DIR/drift.json and DIR/report.html; alerts when a feature crosses its threshold.
     Example: [bold]churn monitor --from-log --since 1h --labels artifacts/simulations/latest/labels.csv[/]
+    Example: [bold]churn monitor --reference data/sample/customer_churn.csv --current new.csv[/]
     """
+    from pipeline.errors import MonitoringError
     from pipeline.monitoring.monitor import MonitorRequest, parse_window, run_monitor
     from pipeline.serving.predlog import parse_time
 
+    if model is not None and reference is not None:
+        raise MonitoringError("choose one baseline: --model REF (its training data) or --reference CSV")
     settings, backend = open_backend(config, set_)
     request = MonitorRequest(model_ref=model or settings.serve.model, current=current, from_log=from_log,
                              since=parse_time(since) if since else None,
-                             window=parse_window(window or settings.monitor.window), labels=labels, out=out)
+                             window=parse_window(window or settings.monitor.window), labels=labels, out=out,
+                             reference=reference)
     with console.status("Computing skew and drift"):
         report = run_monitor(settings, backend, request)
     _print_drift(report)
@@ -54,7 +62,9 @@ def monitor_command(
 
 
 def _print_drift(report: dict) -> None:
-    table = Table(title=f"Skew vs training: {report['model']} v{report['model_version']} ({report['rows']:,} rows)")
+    against = (f"reference {report['reference']}" if report.get("reference")
+               else f"training: {report['model']} v{report['model_version']}")
+    table = Table(title=f"Skew vs {against} ({report['rows']:,} rows)")
     for column in ("feature", "statistic", "value", "threshold", "drifted"):
         table.add_column(column, justify="right" if column in {"value", "threshold"} else "left")
     ranked = sorted(report["features"].items(), key=lambda item: -(item[1]["value"] or 0))

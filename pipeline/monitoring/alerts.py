@@ -24,7 +24,9 @@ def alert_text(report: dict[str, Any]) -> str:
     details = ", ".join(
         f"{name} ({report['features'][name]['statistic']} {report['features'][name]['value']:.3f} "
         f"> {report['features'][name]['threshold']:.2f})" for name in drifted)
-    return (f":rotating_light: churn model {report.get('model', '')} (version {report.get('model_version', '?')}): "
+    against = (f"data skewed from reference {report['reference']}" if report.get("reference")
+               else f"churn model {report.get('model', '')} (version {report.get('model_version', '?')})")
+    return (f":rotating_light: {against}: "
             f"drift in {len(drifted)} feature(s) over {report['rows']:,} rows: {details}. "
             f"Report: {report.get('report', '')}")
 

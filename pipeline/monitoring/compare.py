@@ -1,9 +1,11 @@
 """Skew and drift: compare current data with baseline statistics, one chunk at a time.
 
-Mirrors Vertex AI Model Monitoring v1: Jensen-Shannon divergence for numeric features
-(binned with the baseline's edges, plus below/above-range bins), L-infinity distance for
-categorical ones (over the union of categories), default threshold 0.3. Only counts are
-kept between chunks, so memory does not grow with the number of rows.
+Mirrors Vertex AI Model Monitoring v1, which runs TensorFlow Data Validation: for numeric
+features the Jensen-Shannon divergence between the baseline's standard histogram and the
+current data's own (10 equal-width buckets over its own [min, max]), aligned on the union of
+their edges; for categorical ones the L-infinity distance over the union of categories;
+default threshold 0.3. Between chunks only counts and bounded value sketches are kept
+(pipeline.monitoring.histogram), so memory does not grow with the number of rows.
 """
 
 from __future__ import annotations
@@ -18,14 +20,13 @@ import pandas as pd
 from pipeline.errors import MonitoringError, clip
 from pipeline.monitoring.columns import category_counts, map_columns, numeric_column
 from pipeline.monitoring.distance import (
-    ABOVE,
-    BELOW,
     JENSEN_SHANNON,
     L_INFINITY,
-    binned_counts,
-    js_divergence,
+    align_histograms,
+    histogram_js,
     l_infinity,
 )
+from pipeline.monitoring.histogram import STANDARD_BUCKETS, ValueSketch
 from pipeline.monitoring.stats import (
     BaselineStats,
     CategoricalStats,
@@ -107,6 +108,8 @@ def compare(
     default_threshold: float = DEFAULT_THRESHOLD,
     min_rows: int = 30,
     current_scores: Scores = None,
+    *,
+    bins: int = STANDARD_BUCKETS,
 ) -> DriftResult:
     """Compare `current` (a DataFrame or an iterable of DataFrame chunks) with `reference`.
 
@@ -115,12 +118,13 @@ def compare(
     "not_enough_data" with no values. Missing feature columns raise MonitoringError.
     `current_scores` (one array, or an iterable of arrays) is read only after every chunk,
     so it may be filled while the chunks are consumed; its length must equal the rows.
+    `bins`: buckets of the current data's standard histograms (TFDV's and Vertex's 10).
     """
     limit_of = _thresholds([*reference.features, SCORE], thresholds or {}, default_threshold)
     if current_scores is not None and reference.score is None:
         raise MonitoringError("current scores were given but the baseline has no score "
                               "distribution (recompute it with the training scores)")
-    accumulators = {name: _accumulator(stats) for name, stats in reference.features.items()}
+    accumulators = {name: _accumulator(stats, bins) for name, stats in reference.features.items()}
     rows = 0
     for chunk in _chunks(current):
         require_columns(chunk, list(reference.features), "current data")
@@ -130,7 +134,7 @@ def compare(
     enough = rows >= min_rows and reference.rows >= min_rows
     gate = _Gate(max(min_rows, 1), enough)
     features = {name: acc.result(limit_of[name], gate) for name, acc in accumulators.items()}
-    score = _score_drift(reference.score, current_scores, rows, limit_of[SCORE], gate)
+    score = _score_drift(reference.score, current_scores, rows, limit_of[SCORE], gate, bins)
     return DriftResult(features, score, rows, OK if enough else NOT_ENOUGH_DATA)
 
 
@@ -141,7 +145,7 @@ def drift_between(
     default_threshold: float = DEFAULT_THRESHOLD,
     min_rows: int = 30,
     *,
-    bins: int = 20,
+    bins: int = STANDARD_BUCKETS,
     previous_scores: np.ndarray | None = None,
     current_scores: Scores = None,
     features: Sequence[str] = FEATURES,
@@ -149,7 +153,8 @@ def drift_between(
     """Drift of `current` against the `previous` window (its statistics are the baseline)."""
     require_columns(previous, features, "previous window")
     baseline = compute_baseline(previous, previous_scores, bins, features=features)
-    return compare(baseline, current, thresholds, default_threshold, min_rows, current_scores)
+    return compare(baseline, current, thresholds, default_threshold, min_rows, current_scores,
+                   bins=bins)
 
 
 def _thresholds(names: Sequence[str], given: Mapping[str, float],
@@ -173,34 +178,42 @@ class _Gate:
 
 
 class _NumericAccumulator:
-    """Current counts in the reference's bins, plus below/above-range slots."""
+    """The current data's values (a bounded sketch), and how many fall outside the
+    reference's [min, max]."""
 
-    def __init__(self, reference: NumericStats) -> None:
+    def __init__(self, reference: NumericStats, bins: int) -> None:
         self.reference = reference
-        self.edges = np.asarray(reference.edges, dtype=np.float64)
-        self.counts = np.zeros(max(len(self.edges) + 1, 2), dtype=np.int64)
+        self.bins = bins
+        self.sketch = ValueSketch()
         self.missing = 0
+        self.below = 0
+        self.above = 0
 
     def add(self, series: pd.Series) -> None:
         column = numeric_column(series)
         self.missing += column.missing
-        if self.edges.size:
-            self.counts += binned_counts(column.values, column.weights, self.edges)
-        else:  # no reference range at all: every value lies outside it
-            self.counts[ABOVE] += column.rows
+        self.sketch.add(column.values, column.weights)
+        low, high = self.reference.min, self.reference.max
+        if low is None or high is None:  # no reference range at all: every value lies above it
+            self.above += column.rows
+            return
+        self.below += _rows(column.values < low, column.weights)
+        self.above += _rows(column.values > high, column.weights)
 
     def result(self, threshold: float, gate: _Gate) -> FeatureDrift:
-        current_rows = int(self.counts.sum())
+        current = self.sketch.histogram(self.bins)
+        reference = (np.asarray(self.reference.edges), np.asarray(self.reference.counts))
+        current_rows = int(round(self.sketch.rows))
         reference_rows = self.reference.rows
-        reference_counts = np.array([0, *self.reference.counts, 0], dtype=np.int64)
-        value = None
-        if gate.allows(reference_rows, current_rows):
-            value = js_divergence(reference_counts, self.counts)
-        below, above = int(self.counts[BELOW]), int(self.counts[ABOVE])
-        inner = [f"{low:.4g}-{high:.4g}" for low, high in zip(self.edges[:-1], self.edges[1:], strict=True)]
-        shares = _shares(["below", *inner, "above"], reference_counts.tolist(), self.counts.tolist())
-        return FeatureDrift(JENSEN_SHANNON, value, threshold, _status(value),
-                            reference_rows, current_rows, self.missing, below, above, distribution=shares)
+        value = histogram_js(reference, current) if gate.allows(reference_rows, current_rows) else None
+        aligned = align_histograms(reference, current)
+        shares = _shares(aligned.labels, aligned.reference.tolist(), aligned.current.tolist())
+        return FeatureDrift(JENSEN_SHANNON, value, threshold, _status(value), reference_rows,
+                            current_rows, self.missing, self.below, self.above, distribution=shares)
+
+
+def _rows(mask: np.ndarray, weights: np.ndarray | None) -> int:
+    return int(weights[mask].sum()) if weights is not None else int(np.count_nonzero(mask))
 
 
 class _CategoricalAccumulator:
@@ -235,20 +248,20 @@ class _CategoricalAccumulator:
 _Accumulator: TypeAlias = _NumericAccumulator | _CategoricalAccumulator
 
 
-def _accumulator(stats: NumericStats | CategoricalStats) -> _Accumulator:
+def _accumulator(stats: NumericStats | CategoricalStats, bins: int) -> _Accumulator:
     if isinstance(stats, NumericStats):
-        return _NumericAccumulator(stats)
+        return _NumericAccumulator(stats, bins)
     return _CategoricalAccumulator(stats)
 
 
 def _score_drift(reference: NumericStats | None, scores: Scores, rows: int, threshold: float,
-                 gate: _Gate) -> FeatureDrift | None:
+                 gate: _Gate, bins: int) -> FeatureDrift | None:
     if scores is None or reference is None:
         return None
-    accumulator = _NumericAccumulator(reference)
+    accumulator = _NumericAccumulator(reference, bins)
     for chunk in _score_chunks(scores):
         accumulator.add(pd.Series(chunk))
-    seen = int(accumulator.counts.sum()) + accumulator.missing
+    seen = int(round(accumulator.sketch.rows)) + accumulator.missing
     if seen != rows:
         raise MonitoringError(f"current_scores has {seen} values but the current data "
                               f"has {rows} rows")
@@ -279,7 +292,7 @@ def _is_one_array(scores: object) -> bool:
     return isinstance(scores, (list, tuple)) and (not scores or np.isscalar(scores[0]))
 
 
-def _shares(labels: list[str], reference: list[int], current: list[int]) -> dict[str, list]:
+def _shares(labels: list[str], reference: Sequence[float], current: Sequence[float]) -> dict[str, list]:
     """Per-label shares of each side, for plots (a wrong column can hold endless labels)."""
     keep = min(len(labels), 64)
     ref_total, cur_total = max(sum(reference), 1), max(sum(current), 1)

@@ -35,7 +35,10 @@ def write_drift_report(path: Path, report: dict[str, Any], baseline: BaselineSta
         sections.append(section("Live performance on arrived labels", _performance(report["performance"])))
     model, version = html.escape(str(report.get("model"))), html.escape(str(report.get("model_version")))
     title = f"Drift report: {model} (version {version})"
-    subtitle = (f"{html.escape(report['source'])}; baseline of {baseline.rows:,} training rows; "
+    against = "training rows"
+    if report.get("reference"):
+        title, against = f"Skew report: against {html.escape(report['reference'])}", "reference rows"
+    subtitle = (f"{html.escape(report['source'])}; baseline of {baseline.rows:,} {against}; "
                 f"generated {html.escape(report['generated_at'])}")
     return atomic.write_text(path, html_page(title, subtitle, "".join(sections)))
 
@@ -67,9 +70,11 @@ def _feature_table(ranked: list[tuple[str, dict[str, Any]]]) -> str:
                     f"<td>{extra:,}</td><td>{feature['missing']:,}</td></tr>")
     head = ("<tr><th>Feature</th><th>Statistic</th><th>Value</th><th>Threshold</th><th></th><th>Drifted</th>"
             "<th>Out of range / unseen</th><th>Missing</th></tr>")
-    note = ("<p>Jensen-Shannon divergence (log base 2) for numeric features, L-infinity distance for "
-            "categorical ones, as Vertex AI Model Monitoring computes them. Bar: value relative to twice the "
-            "threshold.</p>")
+    note = ("<p>Jensen-Shannon divergence (log base 2) for numeric features, between each side's own "
+            "equal-width histogram (monitor.numeric_bins buckets; TFDV uses 10) aligned on the union of "
+            "their edges; L-infinity distance for categorical ones: as Vertex AI Model Monitoring "
+            "(TensorFlow Data Validation) computes them. "
+            "Bar: value relative to twice the threshold.</p>")
     return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>{note}"
 
 

@@ -28,7 +28,8 @@ SCORE_COLUMN = "churn_probability"
 
 @dataclass(frozen=True)
 class MonitorRequest:
-    """What to compare: a CSV (`current`) or the prediction log since a time."""
+    """What to compare: a CSV (`current`) or the prediction log since a time, against the
+    model's training baseline or, when `reference` is given, against that CSV."""
 
     model_ref: str
     current: Path | None = None
@@ -37,6 +38,7 @@ class MonitorRequest:
     window: dt.timedelta = dt.timedelta(days=1)
     labels: Path | None = None
     out: Path | None = None
+    reference: Path | None = None
 
 
 def parse_window(text: str) -> dt.timedelta:
@@ -109,7 +111,7 @@ def skew_result(config: Config, baseline: BaselineStats, chunks: ScoreCollector,
     monitor = config.monitor
     scores = _LateScores(chunks) if with_scores and baseline.score is not None else None
     return compare(baseline, chunks, monitor.thresholds, monitor.default_threshold, monitor.min_rows,
-                   current_scores=scores)
+                   current_scores=scores, bins=monitor.numeric_bins)
 
 
 def window_drift(config: Config, backend: Backend, request: MonitorRequest, since: dt.datetime
@@ -143,28 +145,53 @@ def live_performance(labels_path: Path, scores: pd.Series, threshold: float) -> 
                             "expected_calibration_error": float(np.mean(np.abs(observed - predicted)))}}
 
 
+def reference_baseline(config: Config, path: Path) -> BaselineStats:
+    """Statistics of a reference CSV (e.g. a training set), validated as training data is."""
+    from pipeline.monitoring.stats import compute_baseline
+    from pipeline.training import data
+
+    frame = data.load_dataset(path, config.data, require_label=False)
+    return compute_baseline(frame, None, config.monitor.numeric_bins)
+
+
 def run_monitor(config: Config, backend: Backend, request: MonitorRequest) -> dict[str, Any]:
     """Compute, write DIR/drift.json and DIR/report.html, alert when drifted; return the report.
 
     DIR (--out) must be new or an empty folder: it is staged from the start, so an
     unwritable or occupied location is refused before any work, and appears only complete."""
     chunks, since = _current(backend, request)
+    if request.reference is not None and request.labels:
+        raise MonitoringError("--labels judges a model's live performance; it needs --model, not --reference")
     out = output_dir(config, request)
     with atomic.staged_directory(out) as staging:
-        resolved = backend.registry.fetch(request.model_ref)
-        run = RunDir(resolved.source_dir)
-        baseline = run.baseline()
-        if request.labels and not request.from_log:
-            chunks = _scored(resolved, chunks)
-        collector = ScoreCollector(chunks)
-        skew = skew_result(config, baseline, collector, with_scores=request.from_log or bool(request.labels))
-        report = _report(config, request, resolved, skew, since)
-        if request.from_log and since is not None:
-            report["window_drift"] = window_drift(config, backend, request, since)
-        if request.labels:
-            report["performance"] = live_performance(request.labels, collector.joined_scores(), run.threshold())
+        if request.reference is not None:
+            baseline = reference_baseline(config, request.reference)
+            skew = skew_result(config, baseline, ScoreCollector(chunks), with_scores=False)
+            identity = {"model": None, "model_version": None, "reference": str(request.reference)}
+            report = _report(request, identity, skew, since)
+        else:
+            report, baseline = _model_skew(config, backend, request, chunks, since)
         _write(staging, out, report, baseline)
     return _publish(config, out, report)
+
+
+def _model_skew(config: Config, backend: Backend, request: MonitorRequest, chunks: Iterator[pd.DataFrame],
+                since: dt.datetime | None) -> tuple[dict[str, Any], BaselineStats]:
+    """Skew against the model's training baseline (+ window drift, + live performance)."""
+    resolved = backend.registry.fetch(request.model_ref)
+    run = RunDir(resolved.source_dir)
+    baseline = run.baseline()
+    if request.labels and not request.from_log:
+        chunks = _scored(resolved, chunks)
+    collector = ScoreCollector(chunks)
+    skew = skew_result(config, baseline, collector, with_scores=request.from_log or bool(request.labels))
+    identity = {"model": request.model_ref, "model_version": resolved.version.version_id}
+    report = _report(request, identity, skew, since)
+    if request.from_log and since is not None:
+        report["window_drift"] = window_drift(config, backend, request, since)
+    if request.labels:
+        report["performance"] = live_performance(request.labels, collector.joined_scores(), run.threshold())
+    return report, baseline
 
 
 def output_dir(config: Config, request: MonitorRequest) -> Path:
@@ -200,12 +227,12 @@ def _scored(model: LocalModel, chunks: Iterator[pd.DataFrame]) -> Iterator[pd.Da
         yield chunk
 
 
-def _report(config: Config, request: MonitorRequest, model: LocalModel, skew: DriftResult,
+def _report(request: MonitorRequest, identity: dict[str, Any], skew: DriftResult,
             since: dt.datetime | None) -> dict[str, Any]:
+    """drift.json's content; `identity` says what the data was compared with."""
     source = f"prediction log since {since.isoformat()}" if since else str(request.current)
     return {"generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "model": request.model_ref, "model_version": model.version.version_id, "source": source,
-            "mode": "skew", **skew.to_dict()}
+            **identity, "source": source, "mode": "skew", **skew.to_dict()}
 
 
 def _write(staging: Path, out: Path, report: dict[str, Any], baseline: BaselineStats) -> None:

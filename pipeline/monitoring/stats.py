@@ -1,9 +1,10 @@
 """Baseline statistics of the training split: what skew and drift are measured against.
 
 Stored as baseline_stats.json in the run directory and with each registered model version.
-Numeric features keep an equal-width histogram over the training [min, max] range (the
-Vertex AI Model Monitoring v1 binning); categorical features keep their category counts;
-the prediction scores keep a histogram over [0, 1].
+Numeric features, and the prediction scores, keep TFDV's STANDARD histogram (what Vertex AI
+Model Monitoring v1 compares): `bins` equal-width buckets over the training split's own
+[min, max], with exact counts (see pipeline.monitoring.histogram); categorical features keep
+their category counts.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pipeline.monitoring.columns import (
     map_columns,
     numeric_column,
 )
-from pipeline.monitoring.distance import binned_counts, equal_width_edges
+from pipeline.monitoring.histogram import STANDARD_BUCKETS, exact_counts, standard_edges
 from pipeline.training.schema import FEATURES, NUMERIC_FEATURES
 
 KIND = "churn-baseline-stats"
@@ -41,7 +42,8 @@ class _Invalid(ValueError):
 
 @dataclass(frozen=True)
 class NumericStats:
-    """Equal-width histogram (`counts` between consecutive `edges`) and moments."""
+    """TFDV's standard histogram (`counts` between consecutive `edges`; [v, v] when the
+    column is constant; none when it has no value) and moments."""
 
     edges: tuple[float, ...]
     counts: tuple[int, ...]
@@ -152,7 +154,7 @@ class BaselineStats:
 def compute_baseline(
     frame: pd.DataFrame,
     scores: np.ndarray | None = None,
-    bins: int = 20,
+    bins: int = STANDARD_BUCKETS,
     *,
     features: Sequence[str] = FEATURES,
 ) -> BaselineStats:
@@ -180,25 +182,21 @@ def feature_stats(series: pd.Series, name: str, bins: int) -> FeatureStats:
     return CategoricalStats(counted.counts, counted.missing)
 
 
-def numeric_stats(
-    column: NumericColumn, bins: int, edges: np.ndarray | None = None
-) -> NumericStats:
-    """Histogram with `edges`, by default `bins` equal-width bins over [min, max]."""
+def numeric_stats(column: NumericColumn, bins: int) -> NumericStats:
+    """TFDV's standard histogram of the column: `bins` equal-width buckets over its own
+    [min, max], exact counts."""
     if column.values.size == 0:
-        kept = tuple(edges.tolist()) if edges is not None else ()
-        empty = (0,) * max(len(kept) - 1, 0)
-        return NumericStats(kept, empty, column.missing, None, None, None, None)
+        return NumericStats((), (), column.missing, None, None, None, None)
     low, high = float(column.values.min()), float(column.values.max())
-    if edges is None:
-        edges = equal_width_edges(low, high, bins)
-    counts = binned_counts(column.values, column.weights, edges)[1:-1]
+    edges = standard_edges(low, high, bins)
+    counts = np.rint(exact_counts(column.values, column.weights, edges)).astype(np.int64)
     mean, std = _moments(column)
     return NumericStats(tuple(edges.tolist()), tuple(counts.tolist()), column.missing,
                         low, high, mean, std)
 
 
 def score_stats(scores: np.ndarray, rows: int, bins: int) -> NumericStats:
-    """Histogram of prediction probabilities over [0, 1]."""
+    """Standard histogram of prediction probabilities (which must lie in [0, 1])."""
     column = numeric_column(pd.Series(np.asarray(scores, dtype=np.float64).ravel()))
     if column.values.size + column.missing != rows:
         raise MonitoringError(f"scores has {column.values.size + column.missing} values "
@@ -206,7 +204,7 @@ def score_stats(scores: np.ndarray, rows: int, bins: int) -> NumericStats:
     if column.values.size and (column.values.min() < 0 or column.values.max() > 1):
         raise MonitoringError(f"scores must be probabilities in [0, 1], found values from "
                               f"{column.values.min():g} to {column.values.max():g}")
-    return numeric_stats(column, bins, equal_width_edges(0.0, 1.0, bins))
+    return numeric_stats(column, bins)
 
 
 def require_columns(frame: pd.DataFrame, features: Sequence[str], what: str) -> None:

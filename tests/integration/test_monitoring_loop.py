@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from pipeline.backends import backend_for
 from pipeline.cli.app import app
 from pipeline.config import RetrainConfig
-from pipeline.errors import MonitoringError
+from pipeline.errors import MonitoringError, PipelineError
 from pipeline.monitoring.monitor import MonitorRequest, parse_window, run_monitor
 from pipeline.training.retrain import gate
 
@@ -140,6 +140,60 @@ def test_cli_fail_on_drift(trained_run: Path, shifted_csv: Path, tmp_path: Path,
     assert runner.invoke(app, [*args, "--out", str(tmp_path / "m")]).exit_code == 0
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "m2"), "--fail-on-drift"])
     assert result.exit_code == 1, result.output
+
+
+def test_cli_reference_mode_measures_skew_between_two_csvs(small_csv: Path, shifted_csv: Path,
+                                                           tmp_path: Path, small_config) -> None:
+    out = tmp_path / "ref"
+    args = ["monitor", "--reference", str(small_csv), "--current", str(shifted_csv), "--out", str(out),
+            "--set", f"paths.artifacts={small_config.paths.artifacts}"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    drift = json.loads((out / "drift.json").read_text())
+    assert drift["reference"] == str(small_csv) and drift["model"] is None
+    for name, feature in drift["features"].items():
+        assert {"statistic", "value", "threshold", "drifted"} <= set(feature), name
+    assert drift["features"]["Contract"]["drifted"] is True
+    assert drift["features"]["tenure"]["value"] == 0.0  # only Contract was changed
+    assert "Skew report" in (out / "report.html").read_text()
+    alert = json.loads((out / "alert.json").read_text())
+    assert f"reference {small_csv}" in alert["text"] and "None" not in alert["text"]
+
+
+def test_reference_mode_equals_a_baseline_of_the_same_data(small_csv: Path, tmp_path: Path,
+                                                           small_config) -> None:
+    from pipeline.monitoring.monitor import ScoreCollector, csv_chunks, reference_baseline, skew_result
+
+    current = tmp_path / "older.csv"
+    frame = pd.read_csv(small_csv, dtype=str, keep_default_na=False)
+    frame.assign(tenure=(frame["tenure"].astype(int) // 2).astype(str)).to_csv(current, index=False)
+    report = run_monitor(small_config, MonitorRequest("unused", current=current, reference=small_csv,
+                                                      out=tmp_path / "m"))
+    baseline = reference_baseline(small_config, small_csv)
+    expected = skew_result(small_config, baseline, ScoreCollector(csv_chunks(current)), False)
+    assert report["features"]["tenure"]["value"] == expected.features["tenure"].value > 0.1
+
+
+def test_reference_csv_is_validated_like_training_data(small_csv: Path, tmp_path: Path, small_config) -> None:
+    bad = tmp_path / "bad_reference.csv"
+    frame = pd.read_csv(small_csv, dtype=str, keep_default_na=False)
+    frame.loc[3, "tenure"] = "lots"
+    frame.to_csv(bad, index=False)
+    args = ["monitor", "--reference", str(bad), "--current", str(small_csv), "--out", str(tmp_path / "m"),
+            "--set", f"paths.artifacts={small_config.paths.artifacts}"]
+    # CliRunner skips main(), which prints a PipelineError as one line with exit code 2
+    result = runner.invoke(app, args)
+    assert isinstance(result.exception, PipelineError), result.output
+    message = str(result.exception)
+    assert "bad_reference.csv" in message and "tenure" in message and "line 5" in message
+    assert "\n" not in message
+    assert not (tmp_path / "m").exists()
+    both = runner.invoke(app, ["monitor", "--model", "churn@champion", "--reference", str(small_csv),
+                               "--current", str(small_csv)])
+    assert isinstance(both.exception, PipelineError) and "choose one baseline" in str(both.exception)
+    with pytest.raises(MonitoringError, match="needs --model"):
+        run_monitor(small_config, MonitorRequest("unused", current=small_csv, reference=small_csv,
+                                                 labels=small_csv, out=tmp_path / "m"))
 
 
 def test_window_parsing() -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.distance import jensenshannon
 
@@ -22,7 +23,7 @@ from pipeline.monitoring import (
     l_infinity,
 )
 from pipeline.monitoring.columns import THREADED_ROWS, numeric_column
-from pipeline.monitoring.distance import binned_counts, equal_width_edges
+from pipeline.monitoring.histogram import ValueSketch
 from pipeline.tools.synth import generate_customers
 from pipeline.training.schema import FEATURES, NUMERIC_FEATURES
 
@@ -47,7 +48,7 @@ def current() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def baseline(reference: pd.DataFrame) -> BaselineStats:
     scores = np.random.default_rng(0).beta(2, 5, len(reference))
-    return compute_baseline(reference, scores, 20)
+    return compute_baseline(reference, scores)
 
 
 def _as_log_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -99,40 +100,20 @@ def test_l_infinity_properties(vectors: tuple[list[int], list[int]]) -> None:
     assert value == pytest.approx(np.max(np.abs(p / p.sum() - q / q.sum())))
 
 
-def _binned_by_searchsorted(values: np.ndarray, edges: np.ndarray) -> list[int]:
-    slots = np.searchsorted(edges, values, side="right")
-    slots[values == edges[-1]] = len(edges) - 1
-    return np.bincount(slots, minlength=len(edges) + 1).tolist()
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    st.floats(-100, 100),
-    st.floats(0, 50),
-    st.integers(1, 25),
-    st.lists(st.floats(-200, 200), max_size=50),
-)
-@example(low=0.0, width=5e-324, bins=2, extra=[])  # fewer distinct floats than edges
-@example(low=1.0, width=0.0, bins=20, extra=[0.5, 1.0, 2.0])  # constant training column
-def test_binned_counts_match_searchsorted(low: float, width: float, bins: int,
-                                          extra: list[float]) -> None:
-    edges = equal_width_edges(low, low + width, bins)
-    values = np.array([*edges, *extra], dtype=float)  # every edge exactly, plus anything
-    assert binned_counts(values, None, edges).tolist() == _binned_by_searchsorted(values, edges)
-    weights = np.arange(1, values.size + 1)
-    repeated = np.repeat(values, weights)
-    assert binned_counts(values, weights, edges).tolist() == _binned_by_searchsorted(repeated, edges)
-
-
 # --- baseline --------------------------------------------------------------------------
 
 
-def test_numeric_histogram_matches_numpy(reference: pd.DataFrame, baseline: BaselineStats) -> None:
+def test_numeric_histogram_is_tfdvs_standard_histogram(reference: pd.DataFrame,
+                                                       baseline: BaselineStats) -> None:
     values = pd.to_numeric(reference["MonthlyCharges"], errors="coerce").to_numpy()
-    counts, edges = np.histogram(values, bins=20, range=(values.min(), values.max()))
+    edges = np.linspace(values.min(), values.max(), 11)
+    # TFDV: first bucket [e0, e1], the others (low, high]: an edge value counts below it
+    counts = [int(np.sum((values >= edges[0]) & (values <= edges[1])))]
+    counts += [int(np.sum((values > low) & (values <= high)))
+               for low, high in zip(edges[1:-1], edges[2:], strict=True)]
     stats = baseline.features["MonthlyCharges"]
     assert isinstance(stats, NumericStats)
-    assert list(stats.counts) == counts.tolist()
+    assert list(stats.counts) == counts
     assert np.allclose(stats.edges, edges)
     assert stats.mean == pytest.approx(values.mean())
     assert stats.std == pytest.approx(values.std())
@@ -220,12 +201,12 @@ def test_per_feature_threshold(baseline: BaselineStats, current: pd.DataFrame) -
 def test_out_of_range_values_are_counted_and_part_of_the_distance() -> None:
     reference = pd.DataFrame({"tenure": np.tile(np.arange(0, 73), 10)})
     base = compute_baseline(reference, None, 4, features=["tenure"])
-    current = pd.DataFrame({"tenure": ["-5"] * 3 + ["100"] * 7 + [str(v) for v in range(0, 73)]})
-    drift = _feature(compare(base, current, {}, 0.3, 30), "tenure")
+    current_values = [-5.0] * 3 + [100.0] * 7 + [float(v) for v in range(0, 73)]
+    current = pd.DataFrame({"tenure": [f"{v:g}" for v in current_values]})
+    drift = _feature(compare(base, current, {}, 0.3, 30, bins=4), "tenure")
     assert (drift["below_range"], drift["above_range"], drift["out_of_range"]) == (3, 7, 10)
-    in_range = np.histogram(np.arange(0, 73), bins=4, range=(0, 72))[0]
-    expected = js_divergence(np.array([0, *(in_range * 10), 0]), np.array([3, *in_range, 7]))
-    assert drift["value"] == pytest.approx(expected)
+    expected = reference_js(np.tile(np.arange(0.0, 73), 10), np.array(current_values), 4)
+    assert drift["value"] == pytest.approx(expected, abs=1e-12)
     assert drift["value"] > 0
 
 
@@ -317,6 +298,12 @@ def test_result_contract_shape(baseline: BaselineStats, current: pd.DataFrame) -
     json.dumps(result, allow_nan=False)
 
 
+def test_score_histogram_is_over_the_scores_own_range(baseline: BaselineStats) -> None:
+    assert baseline.score is not None
+    assert (baseline.score.edges[0], baseline.score.edges[-1]) == (baseline.score.min, baseline.score.max)
+    assert len(baseline.score.counts) == 10
+
+
 def test_drift_between_windows(reference: pd.DataFrame, current: pd.DataFrame) -> None:
     later = current.assign(MonthlyCharges=current["MonthlyCharges"] + 60)
     result = drift_between(reference, later)
@@ -343,6 +330,176 @@ def test_any_window_compared_with_itself_gives_zero(rows: list[tuple]) -> None:
     for drift in result.to_dict()["features"].values():
         assert drift["value"] in (None, 0.0)
         assert drift.get("out_of_range", 0) == 0 and drift.get("unseen", 0) == 0
+
+
+# --- TFDV's numeric Jensen-Shannon divergence --------------------------------------------
+# A plain, loop-by-loop transcription of TFDV 1.16 (utils/quantiles_util.py builds the
+# STANDARD histogram, anomalies/metrics.cc aligns and compares), with exact counts, to check
+# the vectorised code against.
+
+
+def reference_histogram(values: list[float], buckets: int) -> list[tuple[float, float, float]]:
+    """(low, high, count) buckets: equal width over [min, max]; [e0, e1] then (low, high]."""
+    low, high = min(values), max(values)
+    if low == high:
+        return [(low, high, float(len(values)))]
+    edges = np.linspace(low, high, buckets + 1).tolist()
+    result = []
+    for index in range(buckets):
+        a, b = edges[index], edges[index + 1]
+        count = sum(1 for v in values if (a <= v if index == 0 else a < v) and v <= b)
+        result.append((a, b, float(count)))
+    return result
+
+
+def reference_align(first: list[tuple], second: list[tuple]) -> tuple[list[float], list[float]]:
+    """metrics.cc AlignHistograms: strip point buckets, re-cut on the union of boundaries
+    (count spread by width), then one bucket per point value."""
+    def strip(histogram):
+        return ([b for b in histogram if b[0] != b[1]],
+                {b[0]: b[2] for b in histogram if b[0] == b[1]})
+
+    (one, one_points), (two, two_points) = strip(first), strip(second)
+    boundaries = sorted({v for b in one + two for v in b[:2]})
+
+    def rebucket(histogram):
+        out = []
+        for a, b in zip(boundaries, boundaries[1:], strict=False):
+            count = 0.0
+            for low, high, total in histogram:
+                if low <= a and b <= high:
+                    count = (b - a) / (high - low) * total
+            out.append(count)
+        return out
+
+    points = sorted(set(one_points) | set(two_points))
+    return (rebucket(one) + [one_points.get(p, 0.0) for p in points],
+            rebucket(two) + [two_points.get(p, 0.0) for p in points])
+
+
+def reference_js(reference: np.ndarray, current: np.ndarray, buckets: int = 10) -> float:
+    p, q = reference_align(reference_histogram(list(reference), buckets),
+                           reference_histogram(list(current), buckets))
+    p = [v / sum(p) for v in p]
+    q = [v / sum(q) for v in q]
+    m = [(a + b) / 2 for a, b in zip(p, q, strict=False)]
+    kl = lambda x: sum(a * math.log2(a / c) for a, c in zip(x, m, strict=False) if a > 0)  # noqa: E731
+    return min((kl(p) + kl(q)) / 2, 1.0)
+
+
+def _numeric_js(reference: list[float], current: list[float], buckets: int = 10) -> float | None:
+    base = compute_baseline(pd.DataFrame({"tenure": reference}), None, buckets, features=["tenure"])
+    drift = compare(base, pd.DataFrame({"tenure": current}), {}, 0.3, 1, bins=buckets)
+    return drift.features["tenure"].value
+
+
+def test_tfdv_contraction_into_a_sub_range_by_hand() -> None:
+    # reference 0,1,3,4: edges 0,2,4, counts [2, 2]; current 1,2: edges 1,1.5,2, counts [1, 1].
+    # Union of edges 0,1,1.5,2,4. Reference's [0,2] bucket spreads by width: 1, .5, .5; then 2.
+    #   P = [.25, .125, .125, .5]   Q = [0, .5, .5, 0]   M = [.125, .3125, .3125, .25]
+    #   KL(P||M) = .25*1 + 2*.125*log2(.4) + .5*1 = .75 + .25*log2(.4) = 0.419518
+    #   KL(Q||M) = 2*.5*log2(1.6) = 0.678072            JS = (0.419518 + 0.678072) / 2 = 0.548795
+    expected = (0.75 + 0.25 * math.log2(0.4) + math.log2(1.6)) / 2
+    assert expected == pytest.approx(0.548795, abs=1e-6)
+    assert _numeric_js([0, 1, 3, 4], [1, 2], buckets=2) == pytest.approx(expected, abs=1e-12)
+
+
+def test_tfdv_range_shift_by_hand() -> None:
+    # reference 0..100 (101 integers): edges 0,10,..,100, counts [11, 10 x 9] (0..10 in the
+    # closed first bucket); current 50..150: edges 50,60,..,150, counts [11, 10 x 9].
+    # The union of edges is 0,10,..,150: nothing to split. Buckets 0-50: reference only
+    # (51/101 of P, each term p*log2(2) = p); 100-150: current only (50/101 of Q);
+    # 50-60: p = 10/101, q = 11/101, m = 10.5/101; 60-100 equal.
+    #   JS = (51/101 + 10/101*log2(10/10.5) + 50/101 + 11/101*log2(11/10.5)) / 2 = 0.500170
+    expected = (51 / 101 + 10 / 101 * math.log2(10 / 10.5) + 50 / 101 + 11 / 101 * math.log2(11 / 10.5)) / 2
+    assert expected == pytest.approx(0.500170, abs=1e-6)
+    assert _numeric_js(list(range(0, 101)), list(range(50, 151))) == pytest.approx(expected, abs=1e-12)
+
+
+def test_tfdv_edge_values_count_in_the_bucket_below() -> None:
+    # edges 0,2,4: 0 -> [0,2]; 2 -> [0,2] (not [2,4] as np.histogram would put it); 4 -> (2,4]
+    base = compute_baseline(pd.DataFrame({"tenure": [0, 2, 2, 4]}), None, 2, features=["tenure"])
+    assert base.features["tenure"].edges == (0.0, 2.0, 4.0)
+    assert base.features["tenure"].counts == (3, 1)
+
+
+def test_tfdv_constant_columns() -> None:
+    # min == max: one point bucket [5, 5]. Two point buckets at the same value: JS 0.
+    base = compute_baseline(pd.DataFrame({"tenure": [5] * 4}), None, 10, features=["tenure"])
+    assert (base.features["tenure"].edges, base.features["tenure"].counts) == ((5.0, 5.0), (4,))
+    assert _numeric_js([5] * 4, [5] * 2) == 0.0
+    # TFDV keeps a point bucket apart from interval buckets, even one that covers it:
+    # P = [0, 0, 1] (point 5), Q = [2/3, 1/3, 0] (buckets [4,5], (5,6]) -> disjoint -> 1.0
+    assert _numeric_js([5] * 4, [4, 5, 6], buckets=2) == 1.0
+    assert _numeric_js([5] * 4, [7] * 3) == 1.0
+
+
+def test_tfdv_disjoint_ranges_give_one_and_identical_data_zero() -> None:
+    assert _numeric_js([0, 1, 2, 3], [10, 11, 12, 13]) == pytest.approx(1.0)
+    assert _numeric_js([0, 1, 2, 3, 3.5], [0, 1, 2, 3, 3.5]) == 0.0
+
+
+def test_tfdv_split_buckets_match_the_reference_implementation() -> None:
+    # edges that do not line up: reference 0..9 in 3 buckets, current 2..14 in 3 buckets
+    reference, current = [float(v) for v in range(10)], [2.0, 3.5, 6, 8, 8, 11, 14]
+    assert _numeric_js(reference, current, 3) == pytest.approx(reference_js(
+        np.array(reference), np.array(current), 3), abs=1e-12)
+
+
+tfdv_samples = st.lists(st.one_of(st.integers(-20, 20).map(float), st.floats(-50, 50)),
+                        min_size=1, max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(tfdv_samples, tfdv_samples, st.integers(1, 12))
+def test_numeric_js_equals_the_reference_implementation(reference: list[float], current: list[float],
+                                                        buckets: int) -> None:
+    expected = reference_js(np.array(reference), np.array(current), buckets)
+    assert _numeric_js(reference, current, buckets) == pytest.approx(expected, abs=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(tfdv_samples, st.integers(1, 12))
+def test_baseline_histogram_equals_the_reference_implementation(values: list[float],
+                                                                buckets: int) -> None:
+    base = compute_baseline(pd.DataFrame({"tenure": values}), None, buckets, features=["tenure"])
+    stats = base.features["tenure"]
+    expected = reference_histogram(values, buckets)
+    assert list(stats.edges) == [expected[0][0]] + [bucket[1] for bucket in expected]
+    assert list(stats.counts) == [int(bucket[2]) for bucket in expected]
+
+
+# --- the bounded value sketch -------------------------------------------------------------
+
+
+def test_sketch_is_exact_over_chunks_while_distinct_values_fit() -> None:
+    rng = np.random.default_rng(11)
+    values = rng.integers(0, 73, 5000).astype(float)
+    sketch = ValueSketch(buffer_values=100, max_distinct=128)
+    for start in range(0, values.size, 37):
+        chunk = values[start:start + 37]
+        unique, counts = np.unique(chunk, return_counts=True)
+        sketch.add(unique, counts.astype(float)) if start % 2 else sketch.add(chunk)
+    edges, counts = sketch.histogram(10)
+    assert sketch.resolution == 0
+    assert counts.tolist() == [bucket[2] for bucket in reference_histogram(list(values), 10)]
+    assert edges.tolist() == np.linspace(0, 72, 11).tolist()
+
+
+def test_sketch_past_its_distinct_limit_stays_bounded_and_close() -> None:
+    values = np.random.default_rng(12).normal(50, 10, 20_000)
+    sketch = ValueSketch(buffer_values=1000, max_distinct=512)
+    for start in range(0, values.size, 1000):
+        sketch.add(values[start:start + 1000])
+    edges, counts = sketch.histogram(10)
+    assert sketch.resolution > 0
+    assert sketch._table[0].size <= 512
+    assert (sketch.min, sketch.max) == (values.min(), values.max())
+    exact = [bucket[2] for bucket in reference_histogram(list(values), 10)]
+    assert counts.sum() == pytest.approx(values.size)
+    # only the cells that straddle one of the 9 inner edges can move mass
+    cell_mass = values.size * sketch.resolution / (values.max() - values.min()) * 4
+    assert np.max(np.abs(counts - exact)) <= 2 * cell_mass
 
 
 # --- persistence ---------------------------------------------------------------------
