@@ -167,8 +167,7 @@ def test_reference_mode_equals_a_baseline_of_the_same_data(small_csv: Path, tmp_
     current = tmp_path / "older.csv"
     frame = pd.read_csv(small_csv, dtype=str, keep_default_na=False)
     frame.assign(tenure=(frame["tenure"].astype(int) // 2).astype(str)).to_csv(current, index=False)
-    report = run_monitor(small_config, MonitorRequest("unused", current=current, reference=small_csv,
-                                                      out=tmp_path / "m"))
+    report = monitor(small_config, "unused", current=current, reference=small_csv, out=tmp_path / "m")
     baseline = reference_baseline(small_config, small_csv)
     expected = skew_result(small_config, baseline, ScoreCollector(csv_chunks(current)), False)
     assert report["features"]["tenure"]["value"] == expected.features["tenure"].value > 0.1
@@ -192,8 +191,8 @@ def test_reference_csv_is_validated_like_training_data(small_csv: Path, tmp_path
                                "--current", str(small_csv)])
     assert isinstance(both.exception, PipelineError) and "choose one baseline" in str(both.exception)
     with pytest.raises(MonitoringError, match="needs --model"):
-        run_monitor(small_config, MonitorRequest("unused", current=small_csv, reference=small_csv,
-                                                 labels=small_csv, out=tmp_path / "m"))
+        monitor(small_config, "unused", current=small_csv, reference=small_csv, labels=small_csv,
+                out=tmp_path / "m")
 
 
 def test_window_parsing() -> None:
