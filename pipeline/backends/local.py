@@ -45,9 +45,7 @@ class LocalModelRegistry:
         return self.fetch(ref).version
 
     def versions(self) -> list[ModelVersion]:
-        aliases = self.store.aliases()
-        return [_version_of(self.name, number, self.store.info(number), aliases, self.store.versions_dir)
-                for number in self.store.versions()]
+        return [self.resolve(f"{self.name}@{number}") for number in self.store.versions()]
 
     def promote(self, version_id: str, alias: str) -> str | None:
         refuse_dry_run(self.dry_run, "promote")
@@ -86,15 +84,6 @@ def _version_number(version_id: str) -> int:
     if not (version_id.isascii() and version_id.isdigit()):
         raise ModelRefError(f"version {version_id!r}: expected a version number such as 3")
     return int(version_id)
-
-
-def _version_of(name: str, number: int, info: Mapping[str, Any], aliases: Mapping[str, int],
-                versions_dir: Path) -> ModelVersion:
-    held = tuple(sorted(a for a, v in aliases.items() if v == number))
-    return ModelVersion(name=name, version_id=str(number), aliases=held, labels=dict(info.get("labels", {})),
-                        created_at=str(info.get("created_at", "")), run_id=str(info.get("run_id", "")),
-                        threshold=info.get("threshold"), test_metrics=dict(info.get("test_metrics", {})),
-                        location=str(versions_dir / str(number) / "model"))
 
 
 class LocalEndpoint:

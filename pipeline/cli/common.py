@@ -3,9 +3,8 @@ backend, printing what a backend did or planned."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -58,12 +57,10 @@ def open_backend(config_path: Path | None, sets: list[str] | None, dry_run: bool
 
 def print_plans(backend: Backend) -> None:
     """On a dry run, the calls that would be made; otherwise the notes of the calls made."""
-    from pipeline.backends.vertex.plan import render_plan
+    from pipeline.backends.vertex.plan import render_dry_run
 
     if backend.dry_run and backend.plans:
-        console.print("[bold cyan]Dry run:[/] nothing was called; this is the plan.")
-        for plan in backend.plans:
-            render_plan(plan, console)
+        render_dry_run(backend.plans, console)
         return
     for plan in backend.plans:
         for note in plan.get("notes", []):
@@ -71,22 +68,12 @@ def print_plans(backend: Backend) -> None:
 
 
 def print_outcome(backend: Backend, outcome: Outcome) -> None:
+    """The plan of a vertex dry run; otherwise what happened (a local dry run says what would)."""
+    from pipeline.backends.vertex.plan import render_details
+
     print_plans(backend)
-    if not backend.dry_run:
-        console.print(outcome.message, highlight=False, soft_wrap=True)
-        print_details(outcome.details)
-
-
-def print_details(details: Mapping[str, Any]) -> None:
-    import json
-
-    from rich.table import Table
-
-    if not details:
+    if backend.dry_run and backend.plans:
         return
-    table = Table(show_header=False, box=None)
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
-    for key, value in details.items():
-        table.add_row(str(key), value if isinstance(value, str) else json.dumps(value, default=str))
-    console.print(table)
+    console.print(outcome.message, highlight=False, soft_wrap=True)
+    if not backend.dry_run:
+        render_details(outcome.details, console)

@@ -3,14 +3,11 @@ backend (a background `churn serve`, or a Vertex AI endpoint)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from pipeline.cli.common import ConfigOpt, DryRunOpt, SetOpt, console, open_backend, print_outcome, print_plans
-
-if TYPE_CHECKING:
-    from pipeline.backends.base import Backend, Outcome
 
 
 def deploy_command(
@@ -49,7 +46,7 @@ def undeploy_command(config: ConfigOpt = None, sets: SetOpt = None, dry_run: Dry
     Example: churn undeploy --config configs/vertex.yaml --dry-run
     """
     _, backend = open_backend(config, sets, dry_run)
-    _print_local_or_plan(backend, backend.endpoint.undeploy())
+    print_outcome(backend, backend.endpoint.undeploy())
 
 
 def cleanup_command(config: ConfigOpt = None, sets: SetOpt = None, dry_run: DryRunOpt = False) -> None:
@@ -62,14 +59,8 @@ def cleanup_command(config: ConfigOpt = None, sets: SetOpt = None, dry_run: DryR
     Example: churn cleanup --config configs/vertex.yaml --dry-run
     """
     _, backend = open_backend(config, sets, dry_run)
-    _print_local_or_plan(backend, backend.endpoint.cleanup())
+    print_outcome(backend, backend.endpoint.cleanup())
 
-
-def _print_local_or_plan(backend: Backend, outcome: Outcome) -> None:
-    if backend.dry_run and not backend.plans:  # local dry run: say what would happen
-        console.print(outcome.message, highlight=False, soft_wrap=True)
-        return
-    print_outcome(backend, outcome)
 
 
 def register(app: typer.Typer) -> None:

@@ -19,7 +19,8 @@ def _field(document: Mapping[str, Any], name: str, kind: type | tuple[type, ...]
     if not isinstance(document, Mapping) or name not in document:
         raise RecordError(f"{where}: missing field '{name}'")
     value = document[name]
-    if not isinstance(value, kind) or isinstance(value, bool) and kind in (int, float, (int, float)):
+    is_bool_for_number = isinstance(value, bool) and kind is not bool  # bool is an int subclass
+    if not isinstance(value, kind) or is_bool_for_number:
         raise RecordError(f"{where}: field '{name}' should be {getattr(kind, '__name__', kind)}, "
                           f"got {type(value).__name__}")
     return value

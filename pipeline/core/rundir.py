@@ -157,14 +157,7 @@ class RunDir:
                               f"({exc.__class__.__name__})") from None
 
     def _json(self, path: Path) -> dict[str, Any]:
-        try:
-            document = atomic.read_json(path)
-        except FileNotFoundError:
-            raise RunDirError(f"{path}: missing from the run directory (train a new run with "
-                              "`churn train`)") from None
-        except (OSError, ValueError) as exc:
-            raise RunDirError(f"{path}: unreadable ({exc.__class__.__name__}); train a new run "
-                              "with `churn train`") from None
+        document = atomic.read_json(path)  # a missing or corrupt file is its RunDirError
         if not isinstance(document, dict):
             raise RunDirError(f"{path}: expected a JSON object; train a new run with `churn train`")
         return document

@@ -26,14 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Config
-from pipeline.core import atomic
+from pipeline.core import atomic, rundir
 from pipeline.errors import ModelRefError, RegistryError, RunDirError
 from pipeline.registry import files as registry_files
 from pipeline.registry.lineage import alias_lineage
 from pipeline.training.runs import check_run_dir
 
-COPIED = ("model", "metrics.json", "intervals.json", "baseline_stats.json", "model_card.json",
-          "data_fingerprint.json", "config.yaml", "model.keras")
 ALIAS_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,126}[a-z0-9]$")  # Vertex's alias rule
 LABEL_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 AUTO_ALIASES = ("default",)
@@ -264,7 +262,7 @@ def resolve_model(config: Config, ref: str) -> ResolvedModel:
 
 def _copy_run(run_dir: Path, target: Path) -> None:
     """The run's files into the (empty) staging folder `target`."""
-    for name in COPIED:
+    for name in rundir.SHIPPED:
         source = run_dir / name
         if source.is_dir():
             shutil.copytree(source, target / name)

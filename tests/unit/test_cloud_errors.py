@@ -8,7 +8,7 @@ from google.auth import exceptions as auth_exc
 from rich.console import Console
 
 from pipeline.backends.vertex.api_errors import describe, one_line, translate_errors
-from pipeline.backends.vertex.plan import Plan, PlanStep, dry_run_result, print_result
+from pipeline.backends.vertex.plan import Plan, PlanStep, render_details, render_dry_run
 from pipeline.errors import CloudError
 
 
@@ -57,7 +57,7 @@ def test_plan_renders_calls_and_gcloud_lines() -> None:
                       "only if missing"))
     plan.notes.append("a note")
     console = Console(record=True, width=200)
-    print_result(dry_run_result(plan), console)
+    render_dry_run([plan.as_dict()], console)
     text = console.export_text()
     assert "Dry run" in text and "aiplatform.Endpoint.create" in text
     assert "gcloud ai endpoints create x" in text and "only if missing" in text
@@ -74,7 +74,7 @@ def test_plan_args_are_json_safe_for_proto_messages() -> None:
 
 def test_result_summary_lists_values() -> None:
     console = Console(record=True, width=200)
-    print_result({"dry_run": False, "endpoint": "projects/p/endpoints/1",
-                  "traffic_split": {"1": 100}, "plan": {"notes": []}}, console)
+    render_details({"dry_run": False, "endpoint": "projects/p/endpoints/1",
+                    "traffic_split": {"1": 100}, "plan": {"notes": []}}, console)
     text = console.export_text()
     assert "projects/p/endpoints/1" in text and '{"1": 100}' in text

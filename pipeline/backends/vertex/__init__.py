@@ -5,7 +5,7 @@ pipeline/backends/base.py on top of the functions below.
 
 Every public function takes the Config and `dry_run`; with dry_run=True it calls nothing,
 needs no credentials and returns the plan (API calls with their arguments and the equivalent
-gcloud commands). Print any result with `pipeline.backends.vertex.plan.print_result(result, console)`.
+gcloud commands); pipeline.backends.vertex.plan renders plans and results.
 
 Attributes load lazily: importing google-cloud-aiplatform takes seconds, and the CLI imports
 this package on every start.
@@ -28,7 +28,6 @@ _EXPORTS = {
     "setup_model_monitoring": "pipeline.backends.vertex.model_monitoring",
     "monitoring_status": "pipeline.backends.vertex.model_monitoring",
     "delete_model_monitoring": "pipeline.backends.vertex.model_monitoring",
-    "print_result": "pipeline.backends.vertex.plan",
     "render_plan": "pipeline.backends.vertex.plan",
 }
 

@@ -9,7 +9,7 @@ rich lives here and only here.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,20 +97,22 @@ def render_plan(plan: Mapping[str, Any], console: Console) -> None:
         console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
 
 
-def print_result(result: Mapping[str, Any], console: Console) -> None:
-    """Print what a vertex function returned: the plan on a dry run, else a summary table."""
-    if result.get("dry_run"):
-        console.print("[bold cyan]Dry run:[/] nothing was called; this is the plan.")
-        render_plan(result["plan"], console)
+def render_dry_run(plans: Iterable[Mapping[str, Any]], console: Console) -> None:
+    """A dry run's plans: nothing was called, this is what would be."""
+    console.print("[bold cyan]Dry run:[/] nothing was called; this is the plan.")
+    for plan in plans:
+        render_plan(plan, console)
+
+
+def render_details(details: Mapping[str, Any], console: Console) -> None:
+    """Print what a call returned as a key/value table (SDK objects as JSON text)."""
+    if not details:
         return
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column(overflow="fold")
-    for key, value in result.items():
+    for key, value in details.items():
         if key in ("plan", "dry_run"):
             continue
-        shown = value if isinstance(value, str) else json.dumps(_plain(value))
-        table.add_row(key, shown)
+        table.add_row(str(key), value if isinstance(value, str) else json.dumps(_plain(value)))
     console.print(table)
-    for note in result.get("plan", {}).get("notes", []):
-        console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
