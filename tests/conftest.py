@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,3 +49,11 @@ def trained_run(small_csv: Path, small_config, tmp_path_factory: pytest.TempPath
     from pipeline.training.train import train_run
 
     return train_run(small_config, small_csv, tmp_path_factory.mktemp("runs") / "run")
+
+
+@pytest.fixture
+def usual_umask() -> Iterator[None]:
+    """umask 022 for the test, so created modes are the usual 0755/0644."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)

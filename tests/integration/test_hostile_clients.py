@@ -24,6 +24,8 @@ import pytest
 from pipeline.serving import predlog
 from pipeline.serving.instances import EXAMPLE_INSTANCE
 from pipeline.serving.local_endpoint import wait_until_healthy
+from tests.fakes import raw_http
+from tests.fakes.raw_http import until_closed
 
 pytestmark = pytest.mark.timeout(240)
 ROUTE = "/v1/models/churn:predict"
@@ -120,22 +122,7 @@ def predict(server: Server, content_type: str = "application/json", timeout: flo
 
 
 def connect(server: Server) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    sock.settimeout(10)
-    return sock
-
-
-def until_closed(sock: socket.socket) -> tuple[bytes, float]:
-    """What the server sends until it closes the connection, and how long that took."""
-    started, received = time.monotonic(), b""
-    try:
-        while chunk := sock.recv(65536):
-            received += chunk
-    except ConnectionResetError:
-        pass
-    finally:
-        sock.close()
-    return received, time.monotonic() - started
+    return raw_http.connect(server.port, timeout=10)
 
 
 def status_and_code(answer: bytes) -> tuple[int, str]:

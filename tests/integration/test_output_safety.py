@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import http.server
-import os
-import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,18 +16,9 @@ import pytest
 from pipeline.backends import backend_for
 from pipeline.errors import OutputError
 from pipeline.tools import simulate as simulate_module
-from tests.fakes.locations import read_only_folder, run_churn, snapshot
+from tests.fakes.locations import mode, read_only_folder, run_churn, snapshot
 
-
-@pytest.fixture(autouse=True)
-def usual_umask() -> Iterator[None]:
-    previous = os.umask(0o022)
-    yield
-    os.umask(previous)
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
+pytestmark = pytest.mark.usefixtures("usual_umask")
 
 
 def users_folder(path: Path) -> Path:

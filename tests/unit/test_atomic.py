@@ -4,26 +4,15 @@ fail in one line on unwritable locations, and leave nothing behind."""
 from __future__ import annotations
 
 import os
-import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pipeline.core import atomic
 from pipeline.errors import OutputError
-from tests.fakes.locations import read_only_folder, snapshot, tiny_folder
+from tests.fakes.locations import mode, read_only_folder, snapshot, tiny_folder
 
-
-@pytest.fixture(autouse=True)
-def usual_umask() -> Iterator[None]:
-    previous = os.umask(0o022)
-    yield
-    os.umask(previous)
-
-
-def mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
+pytestmark = pytest.mark.usefixtures("usual_umask")
 
 
 def users_folder(tmp_path: Path) -> Path:

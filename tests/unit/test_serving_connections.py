@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from starlette.routing import Route
 
 from pipeline.serving.connections import BODY_GRACE_S, ConnectionLimits
 from pipeline.serving.server import bind_socket, uvicorn_config
+from tests.fakes.raw_http import connect, until_closed
 
 pytestmark = pytest.mark.timeout(60)
 LIMITS = dict(limit_concurrency=4, keep_alive_timeout_s=0.5, header_timeout_s=0.5, body_timeout_s=0.5,
@@ -46,25 +46,6 @@ def served() -> Iterator[tuple[int, list[str]]]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
-
-
-def connect(port: int) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.settimeout(5)
-    return sock
-
-
-def until_closed(sock: socket.socket) -> tuple[bytes, float]:
-    """Everything the server sends until it closes, and how long that took."""
-    started, received = time.monotonic(), b""
-    try:
-        while chunk := sock.recv(65536):
-            received += chunk
-    except ConnectionResetError:
-        pass
-    finally:
-        sock.close()
-    return received, time.monotonic() - started
 
 
 def error_of(answer: bytes) -> tuple[int, str]:
