@@ -67,11 +67,6 @@ def csv_chunks(path: Path) -> Iterator[pd.DataFrame]:
     return (chunk for _, chunk in iter_text_frames(Path(path), options, CHUNK_ROWS))
 
 
-def log_chunks(backend: Backend, since: dt.datetime, until: dt.datetime | None) -> Iterator[pd.DataFrame]:
-    """Logged requests of the endpoint (local prediction log, or Vertex's BigQuery log)."""
-    return backend.monitoring.logged_requests(since, until)
-
-
 class ScoreCollector:
     """Passes chunks through while keeping their scores and ids (for score drift and labels)."""
 
@@ -117,11 +112,11 @@ def skew_result(config: Config, baseline: BaselineStats, chunks: ScoreCollector,
 def window_drift(config: Config, backend: Backend, request: MonitorRequest, since: dt.datetime
                  ) -> dict[str, Any] | None:
     """This window against the previous one of the same length, from the log."""
-    previous = [c for c in log_chunks(backend, since - request.window, since)]
+    previous = [c for c in backend.monitoring.logged_requests(since - request.window, since)]
     if not previous or sum(len(c) for c in previous) < config.monitor.min_rows:
         return {"status": "not_enough_data", "detail": "fewer than monitor.min_rows rows in the previous window"}
     monitor = config.monitor
-    current = log_chunks(backend, since, None)
+    current = backend.monitoring.logged_requests(since, None)
     return drift_between(pd.concat(previous, ignore_index=True), current, monitor.thresholds,
                          monitor.default_threshold, monitor.min_rows, bins=monitor.numeric_bins).to_dict()
 
@@ -208,7 +203,7 @@ def _current(backend: Backend, request: MonitorRequest) -> tuple[Iterator[pd.Dat
     if request.current is not None:
         return csv_chunks(request.current), None
     since = request.since or dt.datetime.now(dt.timezone.utc) - request.window
-    return log_chunks(backend, since, None), since
+    return backend.monitoring.logged_requests(since, None), since
 
 
 def _scored(model: LocalModel, chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:

@@ -77,7 +77,7 @@ def retrain(config: Config, backend: Backend, new_data: Path | None = None) -> t
         holdout_rows=int(len(window.holdout)),
         holdout_churn_rate=float(np.mean(data.labels_of(window.holdout))),
         metrics=scores, rules=config.retrain.model_dump(),
-        champion_now=backend.registry.resolve(f"{backend.registry.name}@champion").version_id,
+        champion_now=version.version_id if promote else champion.version.version_id,
         decided_at=stamp, behaviour=behaviour)
     # A folder of this call's own (stamp-2 when a retrain ran in the same second).
     record = atomic.fresh_directory(config.paths.artifacts / "retrain", stamp) / "decision.json"
