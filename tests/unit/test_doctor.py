@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from pipeline.backends.vertex import checks as vertex_doctor
 from pipeline.config import CONFIG_ENV, Config, load_config
 from pipeline.tools import doctor
 
@@ -152,25 +153,25 @@ def vertex_config(*sets: str) -> Config:
 
 
 def test_vertex_missing_project_and_bucket_fail_with_fix(no_credentials: None) -> None:
-    named = by_name(doctor.vertex_checks(vertex_config("vertex.project=null", "vertex.bucket=null")))
+    named = by_name(vertex_doctor.vertex_checks(vertex_config("vertex.project=null", "vertex.bucket=null")))
     assert named["vertex.project"].status == "FAIL" and "--set vertex.project=" in named["vertex.project"].fix
     assert named["vertex.bucket"].status == "FAIL" and "--set vertex.bucket=" in named["vertex.bucket"].fix
     assert named["vertex.region"].status == "OK"
 
 
 def test_vertex_example_values_fail(no_credentials: None) -> None:
-    named = by_name(doctor.vertex_checks(vertex_config()))
+    named = by_name(vertex_doctor.vertex_checks(vertex_config()))
     assert "example value" in named["vertex.project"].detail
     assert "example value" in named["vertex.bucket"].detail
 
 
 def test_bucket_given_as_uri_fails() -> None:
-    result = doctor.check_bucket(vertex_config("vertex.project=p", "vertex.bucket=gs://churn-data/models"))
+    result = vertex_doctor.check_bucket(vertex_config("vertex.project=p", "vertex.bucket=gs://churn-data/models"))
     assert result.status == "FAIL" and result.fix == "--set vertex.bucket=churn-data"
 
 
 def test_missing_credentials_give_the_gcloud_hint(no_credentials: None) -> None:
-    results = doctor.vertex_checks(vertex_config("vertex.project=real-project", "vertex.bucket=real-bucket"))
+    results = vertex_doctor.vertex_checks(vertex_config("vertex.project=real-project", "vertex.bucket=real-bucket"))
     credentials = by_name(results)["credentials"]
     assert credentials.status == "FAIL" and LOGIN in credentials.fix
     assert [r.name for r in results] == ["vertex.project", "vertex.region", "vertex.bucket", "credentials"]
@@ -181,7 +182,7 @@ def test_credentials_found(monkeypatch: pytest.MonkeyPatch) -> None:
     from google.auth.credentials import AnonymousCredentials
 
     monkeypatch.setattr(google.auth, "default", lambda **kwargs: (AnonymousCredentials(), "adc-project"))
-    result, credentials = doctor.check_credentials(vertex_config("vertex.project=p", "vertex.bucket=b"))
+    result, credentials = vertex_doctor.check_credentials(vertex_config("vertex.project=p", "vertex.bucket=b"))
     assert result.status == "OK" and "adc-project" in result.detail and credentials is not None
 
 
@@ -241,7 +242,7 @@ def fake_config(apis: FakeGoogleApis) -> Config:
 
 
 def test_apis_and_bucket_reachable(google_apis: FakeGoogleApis) -> None:
-    results = doctor.vertex_checks(fake_config(google_apis))
+    results = vertex_doctor.vertex_checks(fake_config(google_apis))
     assert [(r.name, r.status) for r in results][-2:] == [("Vertex AI API", "OK"), ("bucket access", "OK")]
     assert doctor.exit_code(results) == 0
 
@@ -251,7 +252,7 @@ def test_disabled_api_says_how_to_enable_it(google_apis: FakeGoogleApis) -> None
         "code": 403, "status": "PERMISSION_DENIED",
         "message": "Vertex AI API has not been used in project test-project before or it is disabled.",
         "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "SERVICE_DISABLED"}]}})
-    result = by_name(doctor.vertex_checks(fake_config(google_apis)))["Vertex AI API"]
+    result = by_name(vertex_doctor.vertex_checks(fake_config(google_apis)))["Vertex AI API"]
     assert result.status == "FAIL" and result.detail.startswith("HTTP 403: Vertex AI API has not been used")
     assert result.fix == "gcloud services enable aiplatform.googleapis.com --project=test-project"
 
@@ -259,27 +260,27 @@ def test_disabled_api_says_how_to_enable_it(google_apis: FakeGoogleApis) -> None
 def test_permission_denied_names_the_role(google_apis: FakeGoogleApis) -> None:
     google_apis.routes[MODELS] = (403, {"error": {"code": 403, "message": "Permission denied on resource",
                                                   "status": "PERMISSION_DENIED"}})
-    result = by_name(doctor.vertex_checks(fake_config(google_apis)))["Vertex AI API"]
+    result = by_name(vertex_doctor.vertex_checks(fake_config(google_apis)))["Vertex AI API"]
     assert result.status == "FAIL" and "roles/aiplatform.user" in result.fix
 
 
 def test_missing_bucket_says_how_to_create_it(google_apis: FakeGoogleApis) -> None:
     del google_apis.routes[BUCKET]
-    result = by_name(doctor.vertex_checks(fake_config(google_apis)))["bucket access"]
+    result = by_name(vertex_doctor.vertex_checks(fake_config(google_apis)))["bucket access"]
     assert result.status == "FAIL" and result.detail.startswith("HTTP 404")
     assert result.fix.startswith("gcloud storage buckets create gs://test-bucket --project=test-project")
 
 
 def test_bucket_in_another_region_warns(google_apis: FakeGoogleApis) -> None:
     google_apis.routes[BUCKET] = (200, {"name": "test-bucket", "location": "EU"})
-    result = by_name(doctor.vertex_checks(fake_config(google_apis)))["bucket access"]
+    result = by_name(vertex_doctor.vertex_checks(fake_config(google_apis)))["bucket access"]
     assert result.status == "WARN" and "EU" in result.detail
 
 
 def test_slow_api_fails_fast_instead_of_hanging(google_apis: FakeGoogleApis) -> None:
     google_apis.delay_s = 3.0
     started = time.monotonic()
-    results = doctor.vertex_checks(fake_config(google_apis), timeout_s=0.2)
+    results = vertex_doctor.vertex_checks(fake_config(google_apis), timeout_s=0.2)
     assert time.monotonic() - started < 2.5
     assert {r.name: r.status for r in results}["Vertex AI API"] == "FAIL"
     assert "network" in by_name(results)["Vertex AI API"].fix
@@ -288,14 +289,14 @@ def test_slow_api_fails_fast_instead_of_hanging(google_apis: FakeGoogleApis) -> 
 def test_unreachable_api_is_one_line() -> None:
     config = vertex_config("vertex.project=test-project", "vertex.bucket=test-bucket",
                            f"vertex.api_endpoint=http://127.0.0.1:{free_port()}")
-    result = by_name(doctor.vertex_checks(config, timeout_s=1.0))["Vertex AI API"]
+    result = by_name(vertex_doctor.vertex_checks(config, timeout_s=1.0))["Vertex AI API"]
     assert result.status == "FAIL" and "\n" not in result.detail and "ConnectionError" in result.detail
 
 
 def test_within_gives_up_on_a_stuck_call() -> None:
     started = time.monotonic()
     with pytest.raises(TimeoutError):
-        doctor.within(0.1, lambda: time.sleep(5))
+        vertex_doctor.within(0.1, lambda: time.sleep(5))
     assert time.monotonic() - started < 1
 
 

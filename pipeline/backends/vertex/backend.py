@@ -51,7 +51,7 @@ class VertexBackend:
 
     def checks(self) -> list[Any]:
         """Project, region, bucket, credentials, APIs and bucket access (`churn doctor`)."""
-        from pipeline.tools.doctor import vertex_checks
+        from pipeline.backends.vertex.checks import vertex_checks
 
         return vertex_checks(self.config)
 
