@@ -192,6 +192,8 @@ class VertexConfig(Section):
     monitor_interval_hours: int = Field(1, ge=1, description="Model Monitoring interval (hours).")
     monitor_sampling_rate: float = Field(0.8, gt=0, le=1, description="Monitoring sampling rate.")
     api_endpoint: str | None = Field(None, description="Override the API host (tests, private).")
+    monitoring_api_endpoint: str | None = Field(
+        None, description="Override the Cloud Monitoring API (host:port, plain gRPC; tests).")
     bigquery_api_endpoint: str | None = Field(
         None, description="Override the BigQuery API host the request log is read from (tests).")
 

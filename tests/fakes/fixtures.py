@@ -46,9 +46,8 @@ def fake_bigquery() -> Iterator[FakeBigQueryServer]:
 
 
 @pytest.fixture
-def fake_monitoring(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeMonitoringServer]:
+def fake_monitoring() -> Iterator[FakeMonitoringServer]:
     server = FakeMonitoringServer().start()
-    monkeypatch.setenv("CHURN_MONITORING_API_ENDPOINT", server.target)
     yield server
     server.stop()
 
@@ -158,7 +157,7 @@ def vertex_settings(api_endpoint: str, **overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def vertex_config(fake_vertex: FakeVertexServer, fake_bigquery: FakeBigQueryServer,
-                  gcs_client: Any, tmp_path: Path) -> Config:
+                  fake_monitoring: FakeMonitoringServer, gcs_client: Any, tmp_path: Path) -> Config:
     """backend: vertex, every vertex field set, pointed at the fakes."""
     return Config.model_validate({
         "backend": "vertex",
@@ -167,5 +166,6 @@ def vertex_config(fake_vertex: FakeVertexServer, fake_bigquery: FakeBigQueryServ
         "registry": {"model_name": "churn", "labels": {"team": "Data Science", "cost_center": "42"}},
         "monitor": {"thresholds": {"Contract": 0.2, "tenure": 0.15},
                     "alert_emails": ["oncall@example.com"]},
-        "vertex": vertex_settings(fake_vertex.url, bigquery_api_endpoint=fake_bigquery.url),
+        "vertex": vertex_settings(fake_vertex.url, bigquery_api_endpoint=fake_bigquery.url,
+                                  monitoring_api_endpoint=fake_monitoring.target),
     })

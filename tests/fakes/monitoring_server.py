@@ -4,7 +4,7 @@ google-cloud-monitoring has no REST transport, so this is a real gRPC server on 
 (generic handlers, the client library's own proto-plus types for (de)serialisation). It keeps
 policies and channels in memory and records every request as a JSON-style dict (camelCase,
 enum names) so tests assert exactly what the client sent. Point the pipeline at it with
-CHURN_MONITORING_API_ENDPOINT=<server.target>.
+vertex.monitoring_api_endpoint = server.target (the vertex_config fixture does).
 """
 
 from __future__ import annotations

@@ -5,14 +5,13 @@ Policies are written as the JSON that `gcloud alpha monitoring policies create
 e-mail notification channel carries the project's labels; setup updates the ones it made
 before instead of adding duplicates, and cleanup deletes them.
 
-Clients: pass `clients=` (tests do, pointed at a fake); else CHURN_MONITORING_API_ENDPOINT
+Clients: pass `clients=` (tests do, pointed at a fake); else vertex.monitoring_api_endpoint
 (host:port, plain gRPC, for local fakes) or the real API with Application Default Credentials.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +24,6 @@ from pipeline.backends.vertex.session import init_vertex, require_project, verte
 from pipeline.config import Config
 from pipeline.errors import CloudError
 
-MONITORING_ENDPOINT_ENV = "CHURN_MONITORING_API_ENDPOINT"
 ALERT_LABEL = "churn-alert"
 METRIC_PREFIX = "aiplatform.googleapis.com/prediction/online/"
 LATENCY_METRIC = METRIC_PREFIX + "prediction_latencies"
@@ -45,7 +43,7 @@ class MonitoringClients:
 def monitoring_clients(config: Config, credentials: Any = None) -> MonitoringClients:
     from google.cloud import monitoring_v3
 
-    target = os.environ.get(MONITORING_ENDPOINT_ENV)
+    target = config.vertex.monitoring_api_endpoint
     if target:
         import grpc
         from google.cloud.monitoring_v3.services.alert_policy_service.transports import (
