@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli.app import app
+from pipeline.errors import RunDirError
 from pipeline.training import data, export
 from pipeline.training.evaluate import METRIC_NAMES, MODEL_NAMES
 from pipeline.training.model import model_inputs
@@ -27,7 +29,9 @@ def test_run_directory_contract(trained_run: Path) -> None:
     metrics = json.loads((trained_run / "metrics.json").read_text())
     for model in MODEL_NAMES:
         for metric in METRIC_NAMES:
-            assert isinstance(metrics["test"][model][metric], float)
+            value = metrics["test"][model][metric]
+            assert isinstance(value, float) and math.isfinite(value), (model, metric, value)
+            assert metric == "log_loss" or 0 <= value <= 1, (model, metric, value)
     assert 0 < metrics["threshold"] < 1
     assert metrics["rows"] == 1200
     assert not list(trained_run.parent.glob(".*partial"))
@@ -92,7 +96,9 @@ def test_cli_evaluate_and_export(trained_run: Path, tmp_path: Path) -> None:
 
 def test_cli_bad_run_dir(tmp_path: Path) -> None:
     result = runner.invoke(app, ["evaluate", str(tmp_path / "missing")])
-    assert result.exit_code != 0
+    # CliRunner skips main(), which prints a PipelineError as one line with exit code 2
+    assert result.exit_code != 0 and isinstance(result.exception, RunDirError)
+    assert str(result.exception) == f"{tmp_path / 'missing'}: run directory not found (train one with `churn train`)"
 
 
 @pytest.mark.slow
