@@ -72,7 +72,7 @@ def test_a_link_under_our_name_is_not_followed(tmp_path: Path) -> None:
 
 
 def test_kill_9_leftovers_are_cleaned_by_the_next_run(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
     child = subprocess.Popen([sys.executable, "-c", HOLD_STAGING, str(tmp_path / "run-1"),
                               str(tmp_path / "aliases.json")], stdout=subprocess.PIPE, env=env, text=True)
     try:

@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 from pipeline.tools import synth
 from pipeline.training import schema
 
-SAMPLE_PATH = Path(__file__).resolve().parents[2] / "data" / "sample" / "customer_churn.csv"
+SAMPLE_PATH = Path(__file__).resolve().parents[3] / "data" / "sample" / "customer_churn.csv"
 SAMPLE_ROWS = 7_043
 SAMPLE_SEED = 42
 ADDONS = tuple(name for name, values in schema.CATEGORICAL_VALUES.items() if values == schema.INTERNET_ADDON)

@@ -17,7 +17,7 @@ from pipeline.backends.vertex import checks as vertex_doctor
 from pipeline.config import CONFIG_ENV, Config, load_config
 from pipeline.tools import doctor
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 LOCAL = ROOT / "configs" / "local.yaml"
 VERTEX = ROOT / "configs" / "vertex.yaml"
 SAMPLE = ROOT / "data" / "sample" / "customer_churn.csv"

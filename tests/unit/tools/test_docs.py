@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from pipeline.config import Config
 from pipeline.tools import docs
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 README = ROOT / "README.md"
 
 

@@ -23,7 +23,7 @@ from pipeline.config import Config, VertexConfig
 from pipeline.errors import CloudError, ModelRefError
 from pipeline.training import schema
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.parametrize(("text", "expected"), [
