@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from pipeline.cli.common import ConfigOpt, DryRunOpt, SetOpt, console, load, open_backend, print_outcome
+from pipeline.core.records import DriftReport
 
 monitoring_app = typer.Typer(
     help="Scheduled skew/drift monitoring of the endpoint (Vertex AI Model Monitoring, or a local "
@@ -55,33 +56,33 @@ def monitor_command(
                              reference=reference)
     with console.status("Computing skew and drift"):
         report = run_monitor(settings, backend, request)
-    _print_drift(report)
+    _print_drift(DriftReport.from_dict(report))
     print(Path(report["report"]).parent)
     if fail_on_drift and report["drifted_features"]:
         raise typer.Exit(1)
 
 
-def _print_drift(report: dict) -> None:
-    against = (f"reference {report['reference']}" if report.get("reference")
-               else f"training: {report['model']} v{report['model_version']}")
-    table = Table(title=f"Skew vs {against} ({report['rows']:,} rows)")
+def _print_drift(report: DriftReport) -> None:
+    against = (f"reference {report.reference}" if report.reference
+               else f"training: {report.model} v{report.model_version}")
+    table = Table(title=f"Skew vs {against} ({report.rows:,} rows)")
     for column in ("feature", "statistic", "value", "threshold", "drifted"):
         table.add_column(column, justify="right" if column in {"value", "threshold"} else "left")
-    ranked = sorted(report["features"].items(), key=lambda item: -(item[1]["value"] or 0))
+    ranked = sorted(report.features.items(), key=lambda item: -(item[1].value or 0))
     for name, feature in ranked:
-        value = "n/a" if feature["value"] is None else f"{feature['value']:.4f}"
-        flag = "[bold red]DRIFT[/]" if feature["drifted"] else "[green]ok[/]"
-        table.add_row(name, feature["statistic"], value, f"{feature['threshold']:.2f}", flag)
+        value = "n/a" if feature.value is None else f"{feature.value:.4f}"
+        flag = "[bold red]DRIFT[/]" if feature.drifted else "[green]ok[/]"
+        table.add_row(name, feature.statistic, value, f"{feature.threshold:.2f}", flag)
     console.print(table)
-    if report["status"] != "ok":
-        console.print(f"[yellow]not enough data:[/] {report['rows']} rows (monitor.min_rows)")
-    performance = report.get("performance")
+    if report.status != "ok":
+        console.print(f"[yellow]not enough data:[/] {report.rows} rows (monitor.min_rows)")
+    performance = report.sections.get("performance")
     if performance and performance["status"] == "ok":
         m = performance["metrics"]
         console.print(f"live performance on {performance['rows']:,} labelled rows: ROC-AUC {m['roc_auc']:.4f}, "
                       f"Brier {m['brier']:.4f}, ECE {performance['calibration']['expected_calibration_error']:.3f}")
-    if report.get("alert"):
-        console.print(f"[bold red]alert:[/] {report['alert']['text']}")
+    if report.sections.get("alert"):
+        console.print(f"[bold red]alert:[/] {report.sections['alert']['text']}")
 
 
 def simulate_command(

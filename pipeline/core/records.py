@@ -133,3 +133,62 @@ class RetrainDecision:
                    champion_now=str(_field(document, "champion_now", (str, int), where)),
                    decided_at=str(document.get("decided_at", "")),
                    behaviour=dict(document.get("behaviour", {})))
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """One feature of drift.json: the contract fields, and the counts that came with them."""
+
+    statistic: str
+    value: float | None
+    threshold: float
+    drifted: bool
+    counts: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"statistic": self.statistic, "value": self.value, "threshold": self.threshold,
+                "drifted": self.drifted, **self.counts}
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any], where: str) -> FeatureDrift:
+        value = document.get("value") if isinstance(document, Mapping) else None
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise RecordError(f"{where}: field 'value' should be a number or null, got {type(value).__name__}")
+        return cls(statistic=str(_field(document, "statistic", str, where)), value=value,
+                   threshold=float(_field(document, "threshold", (int, float), where)),
+                   drifted=bool(_field(document, "drifted", bool, where)),
+                   counts={k: v for k, v in document.items()
+                           if k not in ("statistic", "value", "threshold", "drifted")})
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """drift.json: features.<name>.{statistic, value, threshold, drifted}, rows, status, what
+    the data was compared with, and the optional sections (score, window drift, performance)."""
+
+    features: Mapping[str, FeatureDrift]
+    rows: int
+    status: str
+    drifted_features: tuple[str, ...]
+    model: str | None = None
+    model_version: str | None = None
+    reference: str | None = None
+    sections: Mapping[str, Any] = field(default_factory=dict)  # generated_at, source, score, ...
+
+    def to_dict(self) -> dict[str, Any]:
+        identity = {"model": self.model, "model_version": self.model_version}
+        if self.reference is not None:
+            identity["reference"] = self.reference
+        return {**self.sections, **identity, "features": {n: f.to_dict() for n, f in self.features.items()},
+                "rows": self.rows, "status": self.status, "drifted_features": list(self.drifted_features)}
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any], where: str = "drift.json") -> DriftReport:
+        features = _field(document, "features", Mapping, where)
+        own = {"features", "rows", "status", "drifted_features", "model", "model_version", "reference"}
+        return cls(features={str(n): FeatureDrift.from_dict(f, f"{where}: features.{n}") for n, f in features.items()},
+                   rows=int(_field(document, "rows", int, where)), status=str(_field(document, "status", str, where)),
+                   drifted_features=tuple(_field(document, "drifted_features", list, where)),
+                   model=document.get("model"), model_version=document.get("model_version"),
+                   reference=document.get("reference"),
+                   sections={k: v for k, v in document.items() if k not in own})

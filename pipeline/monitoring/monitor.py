@@ -16,6 +16,7 @@ from pipeline.backends.base import Backend, LocalModel
 from pipeline.config import Config
 from pipeline.core import atomic
 from pipeline.core.csvfile import CsvOptions, iter_text_frames, list_names, read_header
+from pipeline.core.records import DriftReport
 from pipeline.core.rundir import RunDir
 from pipeline.errors import MonitoringError, PipelineError
 from pipeline.monitoring.compare import DriftResult, compare, drift_between
@@ -235,7 +236,7 @@ def _write(staging: Path, out: Path, report: dict[str, Any], baseline: BaselineS
 
     report["report"] = str(out / "report.html")
     drift_report.write_drift_report(staging / "report.html", report, baseline)
-    atomic.write_json(staging / "drift.json", report)
+    atomic.write_json(staging / "drift.json", DriftReport.from_dict(report).to_dict())  # the contract, checked
 
 
 def _publish(config: Config, out: Path, report: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.core.records import Metrics, RecordError, RetrainDecision, RunContext
+from pipeline.core.records import DriftReport, Metrics, RecordError, RetrainDecision, RunContext
 from pipeline.training.evaluate import METRIC_NAMES, MODEL_NAMES
 
 
@@ -45,3 +45,37 @@ def test_run_context_round_trip() -> None:
                          interval_confidence=0.9, history={"loss": [0.5, 0.4]}, rows=3)
     assert RunContext.from_dict(context.to_dict()) == context
     assert context.with_history({"loss": [0.1]}).history == {"loss": [0.1]}
+
+
+def drift_document() -> dict:
+    return {"generated_at": "2026-12-01T12:00:00+00:00", "model": "churn@champion", "model_version": "3",
+            "source": "prediction log since ...", "mode": "skew", "rows": 120, "status": "ok",
+            "drifted_features": ["Contract"],
+            "features": {"Contract": {"statistic": "l_infinity", "value": 0.41, "threshold": 0.3, "drifted": True,
+                                      "unseen_categories": {"Weekly": 2}},
+                         "tenure": {"statistic": "jensen_shannon", "value": None, "threshold": 0.3,
+                                    "drifted": False, "missing": 120}},
+            "score": {"statistic": "jensen_shannon", "value": 0.05}}
+
+
+def test_drift_report_round_trip() -> None:
+    document = drift_document()
+    report = DriftReport.from_dict(document)
+    assert report.to_dict() == document
+    assert report.features["Contract"].drifted and report.features["tenure"].value is None
+    assert report.drifted_features == ("Contract",) and report.sections["score"]["value"] == 0.05
+    with_reference = {**document, "model": None, "model_version": None, "reference": "train.csv"}
+    assert DriftReport.from_dict(with_reference).to_dict() == with_reference
+
+
+@pytest.mark.parametrize("breaks, message", [
+    (lambda d: d["features"]["Contract"].pop("threshold"), r"features\.Contract: missing field 'threshold'"),
+    (lambda d: d["features"]["tenure"].update(value="high"), "'value' should be a number or null"),
+    (lambda d: d["features"]["Contract"].update(drifted="yes"), "'drifted' should be bool"),
+    (lambda d: d.pop("features"), "missing field 'features'"),
+])
+def test_drift_report_contract_is_checked(breaks, message: str) -> None:
+    document = drift_document()
+    breaks(document)
+    with pytest.raises(RecordError, match=message):
+        DriftReport.from_dict(document)
