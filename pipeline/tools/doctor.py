@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import importlib.util
 import os
 import re
 import shutil
@@ -18,6 +19,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
@@ -29,6 +31,7 @@ Status = Literal["OK", "WARN", "FAIL"]
 
 SUPPORTED_PYTHON = ((3, 10), (3, 12))
 MIN_TENSORFLOW = (2, 16)  # the first TensorFlow that runs Keras 3
+TENSORFLOW_DISTRIBUTIONS = ("tensorflow-cpu", "tensorflow", "tensorflow-intel", "tensorflow-macos")
 SERVING_IMAGE_TF = "2.15"  # Vertex's newest prebuilt TensorFlow serving image
 MIN_FREE_BYTES = 2 * 1024**3
 REMOTE_TIMEOUT_S = 5.0
@@ -96,25 +99,36 @@ def check_python(version: Sequence[int] = tuple(sys.version_info[:3])) -> CheckR
 def check_tensorflow() -> CheckResult:
     note = (f" (Vertex's newest prebuilt serving image runs TF {SERVING_IMAGE_TF}: "
             "`make compat` checks our SavedModel there)")
-    return _check_package("TensorFlow", "tensorflow", MIN_TENSORFLOW, None,
+    return _check_package("TensorFlow", "tensorflow", TENSORFLOW_DISTRIBUTIONS, MIN_TENSORFLOW, None,
                           "pip install 'tensorflow-cpu>=2.16,<2.22' (or make setup)", note)
 
 
 def check_keras() -> CheckResult:
-    return _check_package("Keras 3", "keras", (3,), (4,), "pip install 'keras>=3.3,<4' (or make setup)")
+    return _check_package("Keras 3", "keras", ("keras",), (3,), (4,), "pip install 'keras>=3.3,<4' (or make setup)")
 
 
-def _check_package(name: str, module: str, minimum: tuple[int, ...], below: tuple[int, ...] | None,
-                   fix: str, note: str = "") -> CheckResult:
-    """Import `module` and check minimum <= version < below."""
+def _check_package(name: str, module: str, distributions: Sequence[str], minimum: tuple[int, ...],
+                   below: tuple[int, ...] | None, fix: str, note: str = "") -> CheckResult:
+    """Find `module` and its installed version (from package metadata: importing TensorFlow
+    would cost seconds), and check minimum <= version < below."""
     try:
-        version = str(importlib.import_module(module).__version__)
-    except Exception as exc:  # a broken install raises more than ImportError
-        return fail(name, f"cannot import {module}: {one_line(exc)}", fix)
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError) as exc:
+        return fail(name, f"cannot find {module}: {one_line(exc)}", fix)
+    version = next((v for v in map(_distribution_version, distributions) if v), None)
+    if not found or version is None:
+        return fail(name, f"cannot import {module}: not installed", fix)
     wanted = ".".join(map(str, minimum)) + (f" to below {'.'.join(map(str, below))}" if below else " or newer")
     if version_tuple(version) < minimum or (below is not None and version_tuple(version) >= below):
         return fail(name, f"{module} {version} found, {wanted} needed", fix)
     return ok(name, version + note)
+
+
+def _distribution_version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def check_prometheus() -> CheckResult:

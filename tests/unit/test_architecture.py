@@ -45,3 +45,15 @@ def test_no_module_is_too_long() -> None:
     long = [f"{p.relative_to(PACKAGE)}: {n} lines" for p in PACKAGE.rglob("*.py")
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > 420]
     assert not long, long
+
+
+def test_commands_that_need_no_model_do_not_import_tensorflow(tmp_path: Path) -> None:
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom pipeline.cli.app import app\n"
+            f"sets = ['--set', 'paths.artifacts={tmp_path}']\n"
+            "for args in (['--help'], ['models', 'list', *sets], ['docs', 'config-reference'], ['doctor', *sets],\n"
+            "             ['logs', 'export', '--out', 'x.csv', *sets], ['monitoring', 'status', *sets]):\n"
+            "    CliRunner().invoke(app, args)\n"
+            "print(sorted(m for m in ('tensorflow', 'keras', 'sklearn') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
