@@ -109,3 +109,13 @@ def test_keras_matches_logistic_regression_on_sample(sample_csv: Path, tmp_path:
     run = train_run(config, sample_csv, tmp_path / "full")
     metrics = json.loads((run / "metrics.json").read_text())["test"]
     assert metrics["keras"]["roc_auc"] >= metrics["logistic_regression"]["roc_auc"] - 0.01
+
+
+def test_steps_per_execution_changes_speed_not_results(trained_run: Path, small_csv: Path, small_config,
+                                                        tmp_path: Path) -> None:
+    one_by_one = small_config.model_copy(deep=True)
+    one_by_one.train.steps_per_execution = 1
+    assert small_config.train.steps_per_execution > 1
+    again = train_run(one_by_one, small_csv, tmp_path / "one-step-per-call")
+    assert json.loads((again / "metrics.json").read_text())["test"] == \
+        json.loads((trained_run / "metrics.json").read_text())["test"]
