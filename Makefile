@@ -17,7 +17,7 @@ USE_UV ?= 1
 export CHURN_CONFIG ?= $(CONFIG)
 
 PHONY_STEPS := observe notebook doctor compat upload deploy undeploy cleanup serve predict simulate monitor retrain loop
-.PHONY: $(PHONY_STEPS) help setup data train evaluate export all test test-slow test-all lint clean tensorboard bench
+.PHONY: $(PHONY_STEPS) help setup data train evaluate export all test test-slow test-all lint clean tensorboard bench bench-loop
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -131,6 +131,9 @@ test-all: setup ## Every test, slow ones included
 lint: setup ## Ruff and mypy
 	$(BIN)/ruff check pipeline tests bench
 	$(BIN)/mypy pipeline
+
+bench-loop: setup ## Time each step of `make all` (after install): medians of 3 rounds
+	$(BIN)/python bench/bench_loop.py --rounds 3
 
 bench: setup ## Benchmarks (ratios against in-run baselines)
 	$(BIN)/python bench/bench_train.py
