@@ -61,10 +61,11 @@ def retrain(config: Config, backend: Backend, new_data: Path | None = None) -> t
     run_dir = train_run(config, frame=window.training, source=window.source)
     version = backend.registry.upload(run_dir, aliases=["challenger"])
     challenger = LocalModel(version, run_dir)
-    scores = {"champion": holdout_metrics(champion, window.holdout),
-              "challenger": holdout_metrics(challenger, window.holdout)}
+    challenger_score = offline_scorer(challenger.model_dir)  # loaded once: metrics and behaviour
+    scores = {"champion": holdout_metrics(champion, offline_scorer(champion.model_dir), window.holdout),
+              "challenger": holdout_metrics(challenger, challenger_score, window.holdout)}
     promote, reason = gate(scores["champion"], scores["challenger"], config.retrain)
-    behaviour = behaviour_summary(behaviour_checks(offline_scorer(challenger.model_dir)))
+    behaviour = behaviour_summary(behaviour_checks(challenger_score))
     if promote and not behaviour["passed"]:
         failed = [c["name"] for c in behaviour["checks"] if not c["passed"]]
         promote, reason = False, f"{reason}, but the challenger fails behaviour checks: {'; '.join(failed)}"

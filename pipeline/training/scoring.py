@@ -36,11 +36,13 @@ def saved_model_scores(model_dir: Path, frame: pd.DataFrame) -> np.ndarray:
     return offline_scorer(model_dir)(frame)
 
 
-def holdout_metrics(model: LocalModel, holdout: pd.DataFrame) -> dict[str, float]:
-    """A model's metrics on labelled rows, at its own stored decision threshold."""
+def holdout_metrics(model: LocalModel, score: Callable[[pd.DataFrame], np.ndarray],
+                    holdout: pd.DataFrame) -> dict[str, float]:
+    """A model's metrics on labelled rows (scored by `score`, its offline scorer), at the
+    model's own stored decision threshold."""
     from pipeline.core.rundir import RunDir
     from pipeline.training import data
     from pipeline.training.evaluate import classification_metrics
 
     threshold = RunDir(model.source_dir).threshold()
-    return classification_metrics(data.labels_of(holdout), saved_model_scores(model.model_dir, holdout), threshold)
+    return classification_metrics(data.labels_of(holdout), score(holdout), threshold)
