@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from pipeline.config import Config
+
 
 @dataclass(frozen=True)
 class ModelVersion:
@@ -128,6 +130,9 @@ class Backend(Protocol):
 
     @property
     def kind(self) -> str: ...
+
+    @property
+    def config(self) -> Config: ...
 
     @property
     def registry(self) -> Registry: ...

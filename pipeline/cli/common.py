@@ -56,11 +56,17 @@ def open_backend(config_path: Path | None, sets: list[str] | None, dry_run: bool
 
 
 def print_plans(backend: Backend) -> None:
-    """On a dry run, the calls that would be made; otherwise the notes of the calls made."""
-    from pipeline.backends.vertex.plan import render_dry_run
+    """On a dry run, the calls that would be made, written to a new plan folder (plan.json,
+    plan.sh and the files its commands read) under artifacts/plans/; otherwise the notes of
+    the calls made."""
+    from pipeline.backends.vertex.plan import in_folder, render_dry_run, write_plan_folder
 
     if backend.dry_run and backend.plans:
-        render_dry_run(backend.plans, console)
+        folder = write_plan_folder(backend.plans, backend.config.paths.artifacts / "plans")
+        render_dry_run([in_folder(plan, folder) for plan in backend.plans], console)
+        console.print(f"[bold]Plan written to[/] {folder}/ (plan.json, plan.sh and the files its "
+                      f"commands read): review it, then `bash {folder}/plan.sh`",
+                      highlight=False, soft_wrap=True)
         return
     for plan in backend.plans:
         for note in plan.get("notes", []):

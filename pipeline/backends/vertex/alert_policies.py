@@ -19,7 +19,7 @@ from typing import Any
 from pipeline.backends.vertex import gcloud, naming
 from pipeline.backends.vertex.api_errors import translate_errors
 from pipeline.backends.vertex.endpoints import find_endpoint
-from pipeline.backends.vertex.plan import ENDPOINT_ID, Plan, PlanStep, dry_run_result
+from pipeline.backends.vertex.plan import ENDPOINT_ID, Plan, PlanStep, dry_run_result, plan_file
 from pipeline.backends.vertex.session import init_vertex, require_project, vertex_credentials
 from pipeline.config import Config
 from pipeline.errors import CloudError
@@ -131,14 +131,22 @@ def _policy_step(config: Config, policy: Mapping[str, Any], existing: str | None
     kind = policy["userLabels"][ALERT_LABEL]
     policy_file = f"{config.registry.model_name}-{kind}-policy.json"
     if existing:
+        body = {**policy, "name": existing}
         return PlanStep(f"Update alert policy '{policy['displayName']}'",
                         "monitoring_v3.AlertPolicyServiceClient.update_alert_policy",
-                        {"alert_policy": {**policy, "name": existing}},
-                        gcloud.alert_policy_update(config, existing, policy_file), when)
+                        {"alert_policy": body},
+                        gcloud.alert_policy_update(config, existing, plan_file(policy_file)),
+                        when, files={policy_file: _policy_json(body)})
     return PlanStep(f"Create alert policy '{policy['displayName']}'",
                     "monitoring_v3.AlertPolicyServiceClient.create_alert_policy",
                     {"name": f"projects/{config.vertex.project}", "alert_policy": dict(policy)},
-                    gcloud.alert_policy_create(config, policy_file), when)
+                    gcloud.alert_policy_create(config, plan_file(policy_file)), when,
+                    files={policy_file: _policy_json(policy)})
+
+
+def _policy_json(policy: Mapping[str, Any]) -> str:
+    """The policy as `--policy-from-file` reads it: the API's AlertPolicy JSON."""
+    return json.dumps(policy, indent=2) + "\n"
 
 
 def setup_alerts(config: Config, dry_run: bool, clients: MonitoringClients | None = None
@@ -147,7 +155,8 @@ def setup_alerts(config: Config, dry_run: bool, clients: MonitoringClients | Non
     require_project(config)
     emails = list(config.monitor.alert_emails)
     if dry_run:
-        channels = [f"<CHANNEL for {e}>" for e in emails]
+        # The names Cloud Monitoring gives the channels created first, in plan.sh variables.
+        channels = [f"<CHANNEL_{number}>" for number in range(1, len(emails) + 1)]
         plan = _alerts_plan(config, ENDPOINT_ID, emails, channels, {}, "unless it already exists")
         plan.notes.append("each policy is updated in place when one with the same labels exists")
         return dry_run_result(plan)

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from pipeline.backends.vertex import gcloud, naming
+from pipeline.backends.vertex import naming
 from pipeline.backends.vertex.api_errors import translate_errors
 from pipeline.backends.vertex.gcs import split_gs_uri, storage_client
 from pipeline.backends.vertex.plan import PlanStep
@@ -38,11 +38,14 @@ def alias_event(alias: str, previous: str | None, version: str, kind: str) -> di
 
 def append_step(config: Config, description: str, when: str = "") -> PlanStep:
     uri = naming.alias_history_uri(config)
-    return PlanStep(f"Record {description} in {uri}",
+    # No gcloud line: the record is a read-modify-write of the file under the generation just
+    # read, and its event (time, previous holder) is only known then. A move made by hand is
+    # not lost: the next rollback records it as "observed".
+    return PlanStep(f"Record {description} in {uri} (API only: gcloud has no equivalent of "
+                    "this conditional append; a move made with gcloud is recorded as observed "
+                    "by the next `churn models rollback`)",
                     "google.cloud.storage: Blob.upload_from_string(if_generation_match=...)",
-                    {"destination": uri, "if_generation_match": "<GENERATION READ>"},
-                    gcloud.command("gcloud storage cp", "-", uri,
-                                   if_generation_match="<GENERATION READ>"), when)
+                    {"destination": uri, "if_generation_match": "<GENERATION READ>"}, "", when)
 
 
 class AliasHistory:

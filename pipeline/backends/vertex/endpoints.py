@@ -140,9 +140,10 @@ def lookup_step(config: Config) -> PlanStep:
 
 
 def _create_step(config: Config, when: str = "") -> PlanStep:
+    args = endpoint_create_args(config)
     return PlanStep(f"Create endpoint '{config.vertex.endpoint_name}'",
-                    "aiplatform.Endpoint.create", endpoint_create_args(config),
-                    gcloud.endpoints_create(config, naming.managed_labels(config)), when)
+                    "aiplatform.Endpoint.create", args, gcloud.endpoints_create(config, args),
+                    when)
 
 
 def _deploy_step(config: Config, endpoint_name: str, model_name: str, version: str,
@@ -153,8 +154,7 @@ def _deploy_step(config: Config, endpoint_name: str, model_name: str, version: s
     model = model_name.rsplit("/", 1)[-1]
     return PlanStep(f"Deploy {config.registry.model_name} version {version}",
                     "aiplatform.Model.deploy", args, gcloud.endpoints_deploy_model(
-                        config, endpoint_name.rsplit("/", 1)[-1], model,
-                        args["deployed_model_display_name"], traffic), when)
+                        config, endpoint_name.rsplit("/", 1)[-1], model, args), when)
 
 
 def undeploy_step(config: Config, endpoint_name: str, deployed_id: str, when: str = ""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from pipeline.config import Config
 
@@ -36,47 +38,62 @@ def _where(config: Config) -> dict[str, object]:
     return {"project": config.vertex.project, "region": config.vertex.region}
 
 
+def _local(path: Path | str) -> str:
+    """A local path as the command names it: absolute, so plan.sh runs from any folder
+    (paths of the plan folder itself stay <PLAN_DIR>/NAME until it is written)."""
+    text = str(path)
+    return text if text.startswith("<") else os.path.abspath(text)
+
+
 def storage_copy(local_dir: Path, destination: str, kms_key: str | None) -> str:
     # The unquoted glob copies the directory's contents (saved_model.pb, variables/...).
-    glob = f"{shlex.quote(str(local_dir))}/*"
+    glob = f"{shlex.quote(_local(local_dir))}/*"
     return command(f"gcloud storage cp -r {glob}", destination, encryption_key=kms_key)
 
 
-def storage_copy_file(local_file: Path, destination: str, kms_key: str | None) -> str:
-    return command("gcloud storage cp", str(local_file), destination, encryption_key=kms_key)
+def storage_copy_file(local_file: Path | str, destination: str, kms_key: str | None) -> str:
+    return command("gcloud storage cp", _local(local_file), destination, encryption_key=kms_key)
 
 
 def storage_copy_files(local_files: Sequence[Path], destination: str, kms_key: str | None) -> str:
-    return command("gcloud storage cp", *(str(f) for f in local_files), destination,
+    return command("gcloud storage cp", *(_local(f) for f in local_files), destination,
                    encryption_key=kms_key)
 
 
-def models_upload(config: Config, artifact_uri: str, aliases: Sequence[str],
-                  parent_model: str | None, description: str) -> str:
+def models_upload(config: Config, args: Mapping[str, Any]) -> str:
+    """From aiplatform.Model.upload's arguments; gcloud has no flag for
+    encryption_spec_key_name (the caller says so in the plan's notes)."""
     return command("gcloud ai models upload", **_where(config),
-                   display_name=config.registry.model_name,
-                   container_image_uri=config.vertex.serving_image,
-                   artifact_uri=artifact_uri, parent_model=parent_model,
-                   version_aliases=list(aliases), version_description=description)
+                   display_name=args["display_name"],
+                   container_image_uri=args["serving_container_image_uri"],
+                   artifact_uri=args["artifact_uri"], parent_model=args["parent_model"],
+                   version_aliases=list(args["version_aliases"]),
+                   version_description=args["version_description"],
+                   labels=dict(args["labels"]))
 
 
-def endpoints_create(config: Config, labels: Mapping[str, str]) -> str:
-    vertex = config.vertex
-    logging_on = vertex.request_logging
+def endpoints_create(config: Config, args: Mapping[str, Any]) -> str:
+    """From aiplatform.Endpoint.create's arguments (gcloud turns logging on by its rate)."""
+    logging_on = args["enable_request_response_logging"]
     return command("gcloud ai endpoints create", **_where(config),
-                   display_name=vertex.endpoint_name, labels=dict(labels),
-                   encryption_kms_key_name=vertex.kms_key_name,
-                   request_response_logging_rate=vertex.logging_sampling_rate if logging_on else None,
-                   request_response_logging_table=vertex.logging_bq_table if logging_on else None)
+                   display_name=args["display_name"], labels=dict(args["labels"]),
+                   encryption_kms_key_name=args["encryption_spec_key_name"],
+                   request_response_logging_rate=args.get(
+                       "request_response_logging_sampling_rate") if logging_on else None,
+                   request_response_logging_table=args.get(
+                       "request_response_logging_bq_destination_table") if logging_on else None)
 
 
-def endpoints_deploy_model(config: Config, endpoint_id: str, model: str, display_name: str,
-                           traffic_split: Mapping[str, int]) -> str:
-    vertex = config.vertex
+def endpoints_deploy_model(config: Config, endpoint_id: str, model: str,
+                           args: Mapping[str, Any]) -> str:
+    """From aiplatform.Model.deploy's arguments."""
     return command("gcloud ai endpoints deploy-model", endpoint_id, **_where(config),
-                   model=model, display_name=display_name, machine_type=vertex.machine_type,
-                   min_replica_count=vertex.min_replicas, max_replica_count=vertex.max_replicas,
-                   traffic_split=dict(traffic_split), service_account=vertex.service_account)
+                   model=model, display_name=args["deployed_model_display_name"],
+                   machine_type=args["machine_type"],
+                   min_replica_count=args["min_replica_count"],
+                   max_replica_count=args["max_replica_count"],
+                   traffic_split=dict(args["traffic_split"]),
+                   service_account=args["service_account"])
 
 
 def endpoints_update_traffic(config: Config, endpoint_id: str,
@@ -96,16 +113,21 @@ def endpoints_delete(config: Config, endpoint_id: str) -> str:
     return command("gcloud ai endpoints delete", endpoint_id, **_where(config), quiet=True)
 
 
-def monitoring_job_create(config: Config, endpoint_id: str, thresholds: Mapping[str, float],
-                          training_uri: str, emails: Sequence[str]) -> str:
-    vertex = config.vertex
+def monitoring_job_create(config: Config, endpoint_id: str, args: Mapping[str, Any],
+                          objectives_file: str) -> str:
+    """From ModelDeploymentMonitoringJob.create's arguments; the objective configs (skew and
+    drift thresholds per deployed model) are in `objectives_file`. gcloud has no flag for
+    stats_anomalies_base_directory (the caller says so in the plan's notes)."""
     return command("gcloud ai model-monitoring-jobs create", **_where(config),
-                   display_name=f"{config.registry.model_name}-monitoring", endpoint=endpoint_id,
-                   emails=list(emails), prediction_sampling_rate=vertex.monitor_sampling_rate,
-                   monitoring_frequency=vertex.monitor_interval_hours,
-                   feature_thresholds=dict(thresholds), target_field=config.data.label_column,
-                   data_format="csv", gcs_uris=training_uri,
-                   kms_key=vertex.kms_key_name)
+                   display_name=args["display_name"], endpoint=endpoint_id,
+                   emails=list(args["alert_config"]["user_emails"]),
+                   anomaly_cloud_logging=bool(args["alert_config"]["enable_logging"]),
+                   prediction_sampling_rate=args["logging_sampling_strategy"]["sample_rate"],
+                   monitoring_frequency=args["schedule_config"]["monitor_interval"],
+                   predict_instance_schema=args["predict_instance_schema_uri"],
+                   analysis_instance_schema=args["analysis_instance_schema_uri"],
+                   monitoring_config_from_file=objectives_file,
+                   labels=dict(args["labels"]), kms_key=args["encryption_spec_key_name"])
 
 
 def monitoring_job_describe(config: Config, job_id: str) -> str:

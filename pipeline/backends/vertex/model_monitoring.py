@@ -20,7 +20,15 @@ from pipeline.backends.vertex import gcloud, naming
 from pipeline.backends.vertex.api_errors import translate_errors
 from pipeline.backends.vertex.endpoints import find_endpoint, list_deployed
 from pipeline.backends.vertex.gcs import upload_file
-from pipeline.backends.vertex.plan import DEPLOYED_MODEL_ID, ENDPOINT_ID, JOB_ID, Plan, PlanStep, dry_run_result
+from pipeline.backends.vertex.plan import (
+    DEPLOYED_MODEL_ID,
+    ENDPOINT_ID,
+    JOB_ID,
+    Plan,
+    PlanStep,
+    dry_run_result,
+    plan_file,
+)
 from pipeline.backends.vertex.session import init_vertex, require_bucket, require_project
 from pipeline.config import Config
 from pipeline.errors import CloudError
@@ -29,6 +37,7 @@ from pipeline.training import schema
 log = logging.getLogger(__name__)
 
 SCHEMA_FILE = "instance_schema.yaml"
+OBJECTIVES_FILE = "monitoring_objectives.yaml"
 
 
 def feature_thresholds(config: Config) -> dict[str, float]:
@@ -119,17 +128,47 @@ def _setup_plan(config: Config, endpoint_name: str, deployed_ids: list[str],
     plan.add(PlanStep("Write the prediction instance schema",
                       "google.cloud.storage: Blob.upload_from_string",
                       {"destination": schema_uri, "content": instance_schema()},
-                      gcloud.storage_copy_file(Path(SCHEMA_FILE), schema_uri,
-                                               vertex.kms_key_name)))
+                      gcloud.storage_copy_file(plan_file(SCHEMA_FILE), schema_uri,
+                                               vertex.kms_key_name),
+                      files={SCHEMA_FILE: instance_schema_yaml()}))
     plan.steps += delete_jobs_plan_steps(config, previous, previous_when)
     args = _create_args(config, endpoint_name, deployed_ids, thresholds, data_uri, schema_uri)
     plan.add(PlanStep("Create the monitoring job", "aiplatform.ModelDeploymentMonitoringJob.create",
                       args, gcloud.monitoring_job_create(
-                          config, endpoint_name.rsplit("/", 1)[-1], thresholds, data_uri,
-                          config.monitor.alert_emails)))
-    plan.notes.append("the gcloud line sets skew detection from flags; drift thresholds are "
-                      "part of the API call's objective config")
+                          config, endpoint_name.rsplit("/", 1)[-1], args,
+                          plan_file(OBJECTIVES_FILE)),
+                      files={OBJECTIVES_FILE: objectives_yaml(args["objective_configs"])}))
+    plan.notes.append("`gcloud ai model-monitoring-jobs create` has no flag for "
+                      "stats_anomalies_base_directory: a job created with the gcloud line keeps "
+                      "its statistics where Vertex chooses, not under "
+                      f"{args['stats_anomalies_base_directory']}")
+    if not config.monitor.alert_emails:
+        plan.notes.append("`gcloud ai model-monitoring-jobs create` requires --emails: set "
+                          "monitor.alert_emails (the API call goes without)")
     return plan
+
+
+def instance_schema_yaml() -> str:
+    return yaml.safe_dump(instance_schema(), sort_keys=False)
+
+
+def objectives_yaml(objectives: Mapping[str, Any]) -> str:
+    """The objective configs as `--monitoring-config-from-file` takes them: a
+    ModelDeploymentMonitoringJob (REST field names) with only its objective configs set."""
+    def thresholds(values: Mapping[str, float]) -> dict[str, Any]:
+        return {feature: {"value": value} for feature, value in values.items()}
+
+    configs = [{"deployedModelId": deployed_id, "objectiveConfig": {
+        "trainingDataset": {"dataFormat": spec["skew_detection"]["data_format"],
+                            "gcsSource": {"uris": [spec["skew_detection"]["data_source"]]},
+                            "targetField": spec["skew_detection"]["target_field"]},
+        "trainingPredictionSkewDetectionConfig": {
+            "skewThresholds": thresholds(spec["skew_detection"]["skew_thresholds"])},
+        "predictionDriftDetectionConfig": {
+            "driftThresholds": thresholds(spec["drift_detection"]["drift_thresholds"])},
+    }} for deployed_id, spec in objectives.items()]
+    return yaml.safe_dump({"modelDeploymentMonitoringObjectiveConfigs": configs},
+                          sort_keys=False)
 
 
 def _create_args(config: Config, endpoint_name: str, deployed_ids: list[str],
@@ -160,7 +199,7 @@ def _upload_schema(config: Config, credentials: Any, destination: str) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / SCHEMA_FILE
-        path.write_text(yaml.safe_dump(instance_schema(), sort_keys=False), encoding="utf-8")
+        path.write_text(instance_schema_yaml(), encoding="utf-8")
         upload_file(config, credentials, path, destination)
 
 

@@ -117,10 +117,13 @@ def _upload_plan(config: Config, run_dir: Path, aliases: list[str], version: str
     }
     plan.add(PlanStep(
         "Register the version (the newest upload becomes the default version)",
-        "aiplatform.Model.upload", args,
-        gcloud.models_upload(config, artifact_uri, aliases, parent, description), parent_when))
-    plan.notes.append("labels and the encryption key are set by the API call; the gcloud line "
-                      "shows the registry fields only")
+        "aiplatform.Model.upload", args, gcloud.models_upload(config, args), parent_when))
+    if config.vertex.kms_key_name:
+        plan.notes.append(
+            "`gcloud ai models upload` has no flag for the encryption key "
+            f"(encryption_spec_key_name={config.vertex.kms_key_name}): a version uploaded with "
+            "the gcloud line is encrypted with a Google-managed key; use `churn upload` to get "
+            "the customer-managed key")
     return plan
 
 
