@@ -141,7 +141,8 @@ def _coverage(coverage: dict[str, Any], context: dict[str, Any]) -> str:
                f"{pct(coverage['inside_bin_coverage'])} of bins: less than {confidence:.0%} even for a correct "
                "interval, because the test rate carries its own noise.</p>")
     table = ("<table><thead><tr><th>Score bin</th><th>Interval</th><th>Test rows</th><th>Observed churn</th>"
-             f"<th>Inside interval</th><th>Consistent ({confidence:.0%})</th></tr></thead><tbody>{rows}</tbody></table>")
+             f"<th>Inside interval</th><th>Consistent ({confidence:.0%})</th></tr></thead>"
+             f"<tbody>{rows}</tbody></table>")
     return summary + table
 
 
