@@ -166,15 +166,15 @@ def output_differences(ours: Outputs, reference: Outputs) -> tuple[float, list[s
     for name, expected in reference.items():
         got = ours.get(name)
         if got is None or got.dtype != expected.dtype or got.shape != expected.shape:
-            wrong.append(f"{name} missing or of another dtype/shape")
+            wrong.append(f"{name} missing or of another dtype/shape than the SavedModel's")
         elif expected.dtype == np.bool_:
             if not np.array_equal(got, expected):
-                wrong.append(f"{name} differs on {int(np.sum(got != expected))} rows")
+                wrong.append(f"{name} differs from the SavedModel on {int(np.sum(got != expected))} rows")
         else:
             difference = float(np.max(np.abs(got.astype(np.float64) - expected))) if got.size else 0.0
             worst = max(worst, difference)
             if not difference <= MATCH_TOLERANCE:
-                wrong.append(f"{name} differs by {difference:.2e} > {MATCH_TOLERANCE:g}")
+                wrong.append(f"{name} differs from the SavedModel by {difference:.2e} > {MATCH_TOLERANCE:g}")
     return worst, wrong
 
 
@@ -193,7 +193,7 @@ def _verified_fast_path(keras_path: Path, reference: Callable[[Batch], Outputs],
     ours = answer_outputs(network.predict(sample.numeric, sample.codes), table, threshold)
     difference, wrong = output_differences(ours, reference(sample))
     if wrong:
-        return None, difference, "; ".join(wrong) + " (vs the SavedModel)"
+        return None, difference, "; ".join(wrong)
     log.info("NumPy fast path verified: all outputs match the SavedModel, max |diff| %.2e on %d rows",
              difference, VERIFY_ROWS)
     return network.predict, difference, ""

@@ -164,11 +164,13 @@ def test_output_differences_catch_any_disagreeing_output() -> None:
     reference = {"churn_probability": np.array([0.2, 0.7], np.float32), "churn": np.array([False, True])}
     assert output_differences(dict(reference), reference) == (0.0, [])
     worse = {**reference, "churn_probability": np.array([0.2, 0.7001], np.float32)}
-    assert output_differences(worse, reference)[1] == ["churn_probability differs by 1.00e-04 > 1e-05"]
+    assert output_differences(worse, reference)[1] == [
+        "churn_probability differs from the SavedModel by 1.00e-04 > 1e-05"]
     flipped = {**reference, "churn": np.array([True, True])}
-    assert output_differences(flipped, reference)[1] == ["churn differs on 1 rows"]
+    assert output_differences(flipped, reference)[1] == ["churn differs from the SavedModel on 1 rows"]
     wrong_type = {**reference, "churn_probability": reference["churn_probability"].astype(np.float64)}
-    assert output_differences(wrong_type, reference)[1] == ["churn_probability missing or of another dtype/shape"]
+    assert output_differences(wrong_type, reference)[1] == [
+        "churn_probability missing or of another dtype/shape than the SavedModel's"]
 
 
 def test_verification_sample_covers_every_value_and_bound() -> None:
