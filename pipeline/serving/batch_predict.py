@@ -3,9 +3,9 @@
 The input is read in chunks by the training loader (pipeline.training.data.iter_batches, label column
 optional), so every rule of the server's validation applies and a bad row stops the run
 with one line naming the file, line and column. Scores come from the same Scorer the server
-uses (its `serving_default` outputs). The output appears only when complete (written under a temporary name, then renamed),
-readable by its owner only (it holds customer IDs), and never replaces an existing file
-unless asked (`overwrite`).
+uses (its `serving_default` outputs). The output appears only when complete (written under a
+temporary name, then renamed), readable by its owner only (it holds customer IDs), and never
+replaces an existing file unless asked (`overwrite`).
 """
 
 from __future__ import annotations
