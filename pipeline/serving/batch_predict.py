@@ -3,9 +3,9 @@
 The input is read in chunks by the training loader (pipeline.training.data.iter_batches, label column
 optional), so every rule of the server's validation applies and a bad row stops the run
 with one line naming the file, line and column. Scores come from the same Scorer the server
-uses. The output appears only when complete (written under a temporary name, then renamed),
-readable by its owner only (it holds customer IDs), and never replaces an existing file
-unless asked (`overwrite`).
+uses (its `serving_default` outputs). The output appears only when complete (written under a
+temporary name, then renamed), readable by its owner only (it holds customer IDs), and never
+replaces an existing file unless asked (`overwrite`).
 """
 
 from __future__ import annotations
@@ -59,13 +59,13 @@ def predict_file(config: Config, input_path: Path, output_path: Path, ref: str,
 
 def score_frame(scorer: Scorer, frame: pd.DataFrame) -> pd.DataFrame:
     """Predictions for a frame validated by pipeline.training.data.validate_frame."""
-    scores = scorer.score(encode_frame(frame))
+    answer = scorer.outputs(encode_frame(frame))  # float32, as the SavedModel answers: written as such
     return pd.DataFrame({
         schema.ID_COLUMN: frame[schema.ID_COLUMN].to_numpy(),
-        "churn_probability": scores.probability,
-        "interval_lower": scores.lower,
-        "interval_upper": scores.upper,
-        "churn": pd.Series(scores.churn).map({True: "Yes", False: "No"}).to_numpy(),
+        "churn_probability": answer["churn_probability"],
+        "interval_lower": answer["interval"][:, 0],
+        "interval_upper": answer["interval"][:, 1],
+        "churn": pd.Series(answer["churn"]).map({True: "Yes", False: "No"}).to_numpy(),
     }, columns=list(OUTPUT_COLUMNS))
 
 

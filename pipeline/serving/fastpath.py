@@ -8,6 +8,8 @@ arithmetic is a few microseconds, so the server computes it directly:
 The layout (which block of the `features` concatenation holds which feature, which
 vocabulary slot holds which value) is read from the model graph, not assumed. The scorer
 checks the result against the SavedModel before using it (pipeline.serving.scorer).
+`answer_outputs` then computes what the SavedModel's graph adds to the sigmoid (calibration,
+interval, decision; pipeline.training.export.answer_graph) from the same float32 table.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.training import schema
+from pipeline.training.calibration import calibrate
 
 NORMALIZATION_LAYER = "standard_scaler"
 FEATURES_LAYER = "features"
@@ -62,6 +65,18 @@ class NumpyNetwork:
         for layer in self.rest:
             hidden = _ACTIVATIONS[layer.activation](hidden @ layer.weights + layer.bias)
         return hidden.reshape(-1)
+
+
+def answer_outputs(raw: np.ndarray, table: dict[str, Any], threshold: float) -> dict[str, np.ndarray]:
+    """The `serving_default` outputs from raw probabilities, as the graph computes them: the
+    calibrated probability rounded to float32 is looked up in the float32 interval table
+    (scorer._interval_table) and compared with the float32 threshold."""
+    probability = calibrate(raw, table.get("calibration")).astype(np.float32)
+    slot = np.searchsorted(table["inner_edges"], probability, side="right")
+    lower = np.minimum(table["lower"][slot], probability)
+    upper = np.maximum(table["upper"][slot], probability)
+    return {"churn_probability": probability, "raw_probability": np.asarray(raw, dtype=np.float32),
+            "interval": np.stack([lower, upper], axis=1), "churn": probability >= np.float32(threshold)}
 
 
 def network_from_keras(path: Path) -> NumpyNetwork:

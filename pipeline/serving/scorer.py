@@ -1,10 +1,12 @@
-"""A loaded model ready to score encoded batches: probability, interval and label.
+"""A loaded model ready to score encoded batches: every output of its serving signature.
 
 Two engines compute the same function. `numpy` (pipeline.serving.fastpath) runs the network
-from the Keras weights in microseconds; `savedmodel` calls the exported signature (about
-0.4 ms a call). The NumPy engine is used only after it matched the SavedModel within
-MATCH_TOLERANCE on VERIFY_ROWS deterministic sample rows covering every category value and
-the numeric bounds; otherwise the server logs why and falls back to the SavedModel.
+from the Keras weights and the answer table (calibration, interval, decision) from
+intervals.json in microseconds; `savedmodel` calls the exported signature (about 0.4 ms a
+call). The NumPy engine is used only after all its outputs matched the SavedModel's (floats
+within MATCH_TOLERANCE, the decision exactly) on VERIFY_ROWS deterministic sample rows
+covering every category value and the numeric bounds; otherwise the server logs why and
+falls back to the SavedModel.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ VERIFY_ROWS = 512
 VERIFY_SEED = 20240601
 ENGINES = ("auto", "numpy", "savedmodel")
 
+Outputs = dict[str, np.ndarray]
+
 
 @dataclass(frozen=True)
 class Scores:
@@ -43,7 +47,8 @@ class Scores:
 
 @dataclass(frozen=True)
 class Scorer:
-    """A model version and the function that scores it."""
+    """A model version and the function that scores it. `predict` gives the network's raw
+    probabilities; `signature`, when set (the savedmodel engine), gives all outputs itself."""
 
     name: str
     version_id: str
@@ -52,14 +57,25 @@ class Scorer:
     intervals: dict[str, Any]
     predict: Callable[[np.ndarray, np.ndarray], np.ndarray]
     max_verify_diff: float | None = None
+    signature: Callable[[Batch], Outputs] | None = None
+
+    def outputs(self, batch: Batch) -> Outputs:
+        """The `serving_default` outputs of a validated batch, in signature order, with the
+        SavedModel's dtypes: churn_probability, raw_probability (float32 [n]), interval
+        (float32 [n, 2]), churn (bool [n])."""
+        if self.signature is not None:
+            return self.signature(batch)
+        from pipeline.serving.fastpath import answer_outputs
+
+        raw = np.asarray(self.predict(batch.numeric, batch.codes), dtype=np.float64)
+        return answer_outputs(raw, self.intervals, self.threshold)
 
     def score(self, batch: Batch) -> Scores:
-        """Scores of a validated batch."""
-        probability = np.asarray(self.predict(batch.numeric, batch.codes), dtype=np.float64)
-        # = pipeline.training.intervals.bin_index for scores in [0, 1] (tested), without its clip()
-        slot = np.searchsorted(self.intervals["inner_edges"], probability, side="right")
-        return Scores(probability, self.intervals["lower"][slot], self.intervals["upper"][slot],
-                      probability >= self.threshold)
+        """Scores of a validated batch (the outputs, probabilities as float64)."""
+        answer = self.outputs(batch)
+        interval = answer["interval"].astype(np.float64)
+        return Scores(answer["churn_probability"].astype(np.float64), interval[:, 0], interval[:, 1],
+                      answer["churn"])
 
 
 def load_scorer(config: Config, ref: str, engine: str = "auto") -> Scorer:
@@ -78,13 +94,13 @@ def scorer_from_dirs(name: str, version_id: str, model_dir: Path, source_dir: Pa
     """A Scorer from a SavedModel directory and the run files beside it."""
     from pipeline.training.export import load_signature
 
-    threshold = float(atomic.read_json(source_dir / "metrics.json")["threshold"])
     table = _interval_table(source_dir)
-    signature = load_signature(model_dir)
-    reference = _savedmodel_predict(signature)
+    threshold = float(table.get("threshold", atomic.read_json(source_dir / "metrics.json")["threshold"]))
+    reference = _savedmodel_outputs(load_signature(model_dir))
+    raw_reference = _raw_of(reference)
     if engine == "savedmodel":
-        return Scorer(name, version_id, "savedmodel", threshold, table, reference)
-    fast, difference, why = _verified_fast_path(source_dir / "model.keras", reference)
+        return Scorer(name, version_id, "savedmodel", threshold, table, raw_reference, signature=reference)
+    fast, difference, why = _verified_fast_path(source_dir / "model.keras", reference, table, threshold)
     if fast is not None:
         return Scorer(name, version_id, "numpy", threshold, table, fast, difference)
     if engine == "numpy":
@@ -92,7 +108,7 @@ def scorer_from_dirs(name: str, version_id: str, model_dir: Path, source_dir: Pa
                            "use --engine auto or savedmodel")
     log.warning("serving %s@%s with the SavedModel (slower): NumPy fast path unavailable: %s",
                 name, version_id, why)
-    return Scorer(name, version_id, "savedmodel", threshold, table, reference)
+    return Scorer(name, version_id, "savedmodel", threshold, table, raw_reference, signature=reference)
 
 
 def sample_batch(rows: int = VERIFY_ROWS, seed: int = VERIFY_SEED) -> Batch:
@@ -120,24 +136,52 @@ def _every_value_rows() -> np.ndarray:
 
 
 def _interval_table(source_dir: Path) -> dict[str, Any]:
+    """intervals.json with its edges and bounds as the float32 arrays the graph holds."""
     table = atomic.read_json(source_dir / "intervals.json")
-    arrays = {key: np.asarray(table[key], dtype=np.float64) for key in ("edges", "lower", "upper")}
+    arrays = {key: np.asarray(table[key], dtype=np.float32) for key in ("edges", "lower", "upper")}
     return {**table, **arrays, "inner_edges": arrays["edges"][1:-1]}
 
 
-def _savedmodel_predict(signature: Any) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    from pipeline.training.export import signature_predict
+def _savedmodel_outputs(signature: Any) -> Callable[[Batch], Outputs]:
+    from pipeline.training.export import signature_outputs
 
+    def outputs(batch: Batch) -> Outputs:
+        return signature_outputs(signature, raw_features(batch))
+
+    return outputs
+
+
+def _raw_of(outputs: Callable[[Batch], Outputs]) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     def predict(numeric: np.ndarray, codes: np.ndarray) -> np.ndarray:
         batch = Batch(numeric=numeric, codes=codes, customer_ids=[])
-        return signature_predict(signature, raw_features(batch)).astype(np.float64)
+        return outputs(batch)["raw_probability"].astype(np.float64)
 
     return predict
 
 
-def _verified_fast_path(keras_path: Path, reference: Callable[[np.ndarray, np.ndarray], np.ndarray]
+def output_differences(ours: Outputs, reference: Outputs) -> tuple[float, list[str]]:
+    """Max |diff| over the float outputs, and the outputs that disagree (missing, other
+    dtype or shape, a float beyond MATCH_TOLERANCE, any decision differing)."""
+    worst, wrong = 0.0, []
+    for name, expected in reference.items():
+        got = ours.get(name)
+        if got is None or got.dtype != expected.dtype or got.shape != expected.shape:
+            wrong.append(f"{name} missing or of another dtype/shape than the SavedModel's")
+        elif expected.dtype == np.bool_:
+            if not np.array_equal(got, expected):
+                wrong.append(f"{name} differs from the SavedModel on {int(np.sum(got != expected))} rows")
+        else:
+            difference = float(np.max(np.abs(got.astype(np.float64) - expected))) if got.size else 0.0
+            worst = max(worst, difference)
+            if not difference <= MATCH_TOLERANCE:
+                wrong.append(f"{name} differs from the SavedModel by {difference:.2e} > {MATCH_TOLERANCE:g}")
+    return worst, wrong
+
+
+def _verified_fast_path(keras_path: Path, reference: Callable[[Batch], Outputs], table: dict[str, Any],
+                        threshold: float
                         ) -> tuple[Callable[[np.ndarray, np.ndarray], np.ndarray] | None, float | None, str]:
-    from pipeline.serving.fastpath import FastPathUnavailable, network_from_keras
+    from pipeline.serving.fastpath import FastPathUnavailable, answer_outputs, network_from_keras
 
     if not keras_path.is_file():
         return None, None, f"{keras_path} not found"
@@ -146,9 +190,10 @@ def _verified_fast_path(keras_path: Path, reference: Callable[[np.ndarray, np.nd
     except FastPathUnavailable as exc:
         return None, None, str(exc)
     sample = sample_batch()
-    difference = float(np.max(np.abs(network.predict(sample.numeric, sample.codes)
-                                     - reference(sample.numeric, sample.codes))))
-    if not difference <= MATCH_TOLERANCE:
-        return None, difference, f"differs from the SavedModel by {difference:.2e} > {MATCH_TOLERANCE:g}"
-    log.info("NumPy fast path verified: max |diff| vs SavedModel %.2e on %d rows", difference, VERIFY_ROWS)
+    ours = answer_outputs(network.predict(sample.numeric, sample.codes), table, threshold)
+    difference, wrong = output_differences(ours, reference(sample))
+    if wrong:
+        return None, difference, "; ".join(wrong)
+    log.info("NumPy fast path verified: all outputs match the SavedModel, max |diff| %.2e on %d rows",
+             difference, VERIFY_ROWS)
     return network.predict, difference, ""

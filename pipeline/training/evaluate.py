@@ -26,6 +26,14 @@ class Scores:
     by_model: dict[str, np.ndarray]
 
 
+@dataclass(frozen=True)
+class Uncalibrated:
+    """The network's raw sigmoid (before the SavedModel's calibration) on validation and test rows."""
+
+    validation: np.ndarray
+    test: np.ndarray
+
+
 def classification_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
     """The eight reported metrics; threshold-dependent ones at `threshold`."""
     clipped = np.clip(scores, EPSILON, 1 - EPSILON)
@@ -56,10 +64,14 @@ def choose_threshold(labels: np.ndarray, scores: np.ndarray, config: EvaluateCon
     return float(np.clip(thresholds[int(np.argmax(f1))], EPSILON, 1 - EPSILON))
 
 
-def metrics_document(test: Scores, validation: Scores, config: EvaluateConfig, rows: int) -> dict[str, Any]:
-    """metrics.json: test.<model>.<metric>, `threshold` (the Keras model's), `rows`."""
+def metrics_document(test: Scores, validation: Scores, config: EvaluateConfig, rows: int,
+                     keras_threshold: float | None = None) -> dict[str, Any]:
+    """metrics.json: test.<model>.<metric>, `threshold` (the Keras model's: the one its
+    SavedModel holds when given), `rows`."""
     thresholds = {name: choose_threshold(validation.labels, validation.by_model[name], config)
                   for name in MODEL_NAMES}
+    if keras_threshold is not None:
+        thresholds["keras"] = float(keras_threshold)
     return {
         "test": {name: classification_metrics(test.labels, test.by_model[name], thresholds[name])
                  for name in MODEL_NAMES},
@@ -74,16 +86,21 @@ def metrics_document(test: Scores, validation: Scores, config: EvaluateConfig, r
 
 
 def write_evaluation(run_dir: Path, test: Scores, validation: Scores, config: EvaluateConfig,
-                     context: dict[str, Any]) -> dict[str, Any]:
-    """Write metrics.json, intervals.json, plots/*.png and report.html into `run_dir`."""
+                     context: dict[str, Any], answer: dict[str, Any],
+                     uncalibrated: Uncalibrated | None = None) -> dict[str, Any]:
+    """Write metrics.json, plots/*.png and report.html into `run_dir`; `answer` is the
+    calibration/threshold/interval table the SavedModel holds (intervals.json)."""
     from pipeline.training import intervals, plots, report
 
-    document = metrics_document(test, validation, config, context["rows"])
-    table = intervals.fit_intervals(validation.by_model["keras"], validation.labels,
-                                    config.calibration_bins, config.interval_confidence)
-    coverage = intervals.interval_coverage(table, test.by_model["keras"], test.labels)
-    document["interval_coverage"] = {k: coverage[k] for k in ("bin_coverage", "row_coverage")}
-    atomic.write_json(run_dir / "intervals.json", table)
+    document = metrics_document(test, validation, config, context["rows"], answer.get("threshold"))
+    coverage = intervals.interval_coverage(answer, test.by_model["keras"], test.labels)
+    document["interval_coverage"] = {k: coverage[k] for k in ("bin_coverage", "row_coverage",
+                                                              "inside_bin_coverage", "extended_rows")
+                                     if coverage[k] is not None}
+    if uncalibrated is not None:
+        raw_threshold = choose_threshold(validation.labels, uncalibrated.validation, config)
+        document["uncalibrated"] = {"keras": classification_metrics(test.labels, uncalibrated.test, raw_threshold),
+                                    "threshold": raw_threshold}
     atomic.write_json(run_dir / "metrics.json", document)
     images = plots.write_plots(run_dir / "plots", test, document, context.get("history", {}), config)
     report.write_report(run_dir / "report.html", document, images, coverage, context)

@@ -1,5 +1,15 @@
-"""Export: a SavedModel that takes raw features and answers `churn_probability`, plus a
-model card. The same SavedModel is what Vertex AI's prebuilt TF serving image loads."""
+"""Export: a SavedModel that takes raw features and answers the whole prediction, plus a
+model card. The same SavedModel is what Vertex AI's prebuilt TF serving image loads, so
+every per-instance value the server returns is an output of this graph:
+
+  churn_probability  float32 [batch]     calibrated on the validation split (Platt)
+  raw_probability    float32 [batch]     the network's own sigmoid
+  interval           float32 [batch, 2]  lower, upper; always brackets churn_probability
+  churn              bool    [batch]     churn_probability >= the run's decision threshold
+
+`serving_default` takes exactly the raw features; `with_customer_id` also takes `customerID`
+(string) and echoes it, so IDs can travel on Vertex with `signature_name`. The calibration,
+threshold and interval table come from pipeline.training.calibration (intervals.json)."""
 
 from __future__ import annotations
 
@@ -19,7 +29,16 @@ from pipeline.errors import RunDirError
 from pipeline.training import schema
 
 SIGNATURE = "serving_default"
+ID_SIGNATURE = "with_customer_id"
 OUTPUT = "churn_probability"
+OUTPUTS = ("churn_probability", "raw_probability", "interval", "churn")
+OUTPUT_DESCRIPTIONS = {
+    "churn_probability": "float32, shape [batch]: probability of churn, calibrated on the validation split",
+    "raw_probability": "float32, shape [batch]: the network's own sigmoid output, before calibration",
+    "interval": "float32, shape [batch, 2]: [lower, upper] of the churn rate of customers in this score bin "
+                "(validation Wilson interval at the stated confidence), extended to include churn_probability",
+    "churn": "bool, shape [batch]: churn_probability >= the run's decision threshold",
+}
 PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "scikit-learn", "pandas", "numpy", "google-cloud-aiplatform")
 
 
@@ -31,38 +50,83 @@ def input_signature() -> dict[str, tf.TensorSpec]:
     }
 
 
-def export_saved_model(model: keras.Model, directory: Path) -> Path:
-    """Write the `serving_default` SavedModel atomically into `directory`."""
+def id_input_signature() -> dict[str, tf.TensorSpec]:
+    """The raw features plus customerID (string), for `with_customer_id`."""
+    return {**input_signature(), schema.ID_COLUMN: tf.TensorSpec([None], tf.string, name=schema.ID_COLUMN)}
+
+
+def check_answer(answer: dict[str, Any]) -> None:
+    """The answer table must hold a calibration, a threshold and an interval table."""
+    missing = [key for key in ("calibration", "threshold", "edges", "lower", "upper") if key not in answer]
+    if missing or answer["calibration"].get("method") != "platt":
+        raise RunDirError(f"intervals.json lacks {', '.join(missing) or 'a Platt calibration'} "
+                          "(made before calibrated exports): retrain the run with `churn train`")
+
+
+def answer_graph(raw: tf.Tensor, answer: dict[str, Any]) -> dict[str, tf.Tensor]:
+    """Calibration, interval lookup and decision in float32 ops, from the raw sigmoid."""
+    calibration = answer["calibration"]
+    clip = float(calibration["clip"])
+    clipped = tf.clip_by_value(raw, clip, 1.0 - clip)
+    logit = tf.math.log(clipped) - tf.math.log1p(-clipped)
+    probability = tf.sigmoid(tf.constant(calibration["slope"], tf.float32) * logit
+                             + tf.constant(calibration["intercept"], tf.float32))
+    inner_edges = tf.constant(answer["edges"][1:-1], tf.float32)
+    slot = tf.searchsorted(inner_edges, probability, side="right")
+    lower = tf.minimum(tf.gather(tf.constant(answer["lower"], tf.float32), slot), probability)
+    upper = tf.maximum(tf.gather(tf.constant(answer["upper"], tf.float32), slot), probability)
+    return {"churn_probability": probability, "raw_probability": raw,
+            "interval": tf.stack([lower, upper], axis=1),
+            "churn": probability >= tf.constant(answer["threshold"], tf.float32)}
+
+
+def export_saved_model(model: keras.Model, directory: Path, answer: dict[str, Any]) -> Path:
+    """Write the SavedModel (`serving_default` and `with_customer_id`) atomically into `directory`."""
+    check_answer(answer)
     archive = keras.export.ExportArchive()
     archive.track(model)
 
-    def serve(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        columns = {name: tf.reshape(value, (-1, 1)) for name, value in features.items()}
-        return {OUTPUT: tf.reshape(model(columns, training=False), (-1,))}
+    def outputs(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        columns = {name: tf.reshape(features[name], (-1, 1)) for name in schema.FEATURES}
+        return answer_graph(tf.reshape(model(columns, training=False), (-1,)), answer)
 
-    archive.add_endpoint(name=SIGNATURE, fn=serve, input_signature=[input_signature()])
+    def serve_with_id(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        return {**outputs(features), schema.ID_COLUMN: tf.identity(features[schema.ID_COLUMN])}
+
+    archive.add_endpoint(name=SIGNATURE, fn=outputs, input_signature=[input_signature()])
+    archive.add_endpoint(name=ID_SIGNATURE, fn=serve_with_id, input_signature=[id_input_signature()])
     with atomic.staged_directory(Path(directory), overwrite=True) as staging:
         archive.write_out(str(staging), verbose=False)
     return Path(directory)
 
 
-def load_signature(directory: Path) -> Any:
-    """The `serving_default` concrete function of an exported model."""
+def load_signature(directory: Path, name: str = SIGNATURE) -> Any:
+    """A signature's concrete function (`serving_default` unless named) of an exported model."""
     if not (Path(directory) / "saved_model.pb").is_file():
         raise RunDirError(f"{directory}: no SavedModel here (run `churn export RUN_DIR` first)")
-    return tf.saved_model.load(str(directory)).signatures[SIGNATURE]
+    signatures = tf.saved_model.load(str(directory)).signatures
+    if name not in signatures:
+        raise RunDirError(f"{directory}: the SavedModel has no {name!r} signature (re-export it: churn export RUN_DIR)")
+    return signatures[name]
+
+
+def signature_outputs(signature: Any, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every output of a loaded signature for 1-D feature arrays, OUTPUTS first, in that order."""
+    feeds = {name: tf.constant(features[name], dtype=spec.dtype)
+             for name, spec in signature.structured_input_signature[1].items()}
+    answer = {name: value.numpy() for name, value in signature(**feeds).items()}
+    return {**{name: answer.pop(name) for name in OUTPUTS if name in answer}, **answer}
 
 
 def signature_predict(signature: Any, features: dict[str, np.ndarray]) -> np.ndarray:
-    """Churn probabilities from a loaded signature for 1-D feature arrays."""
-    feeds = {name: tf.constant(features[name], dtype=spec.dtype)
-             for name, spec in signature.structured_input_signature[1].items()}
-    return signature(**feeds)[OUTPUT].numpy().reshape(-1)
+    """Churn probabilities (calibrated) from a loaded signature for 1-D feature arrays."""
+    return signature_outputs(signature, features)[OUTPUT].reshape(-1)
 
 
 def model_card(run_dir: Path, context: dict[str, Any]) -> dict[str, Any]:
     """What this model is, what it was trained on and how well it did."""
     metrics = atomic.read_json(run_dir / "metrics.json")
+    answer = atomic.read_json(run_dir / "intervals.json") if (run_dir / "intervals.json").is_file() else {}
     return {
         "name": "churn",
         "run_id": run_dir.name if not run_dir.name.startswith(".") else context.get("run_id"),
@@ -71,7 +135,16 @@ def model_card(run_dir: Path, context: dict[str, Any]) -> dict[str, Any]:
         "architecture": "Normalization + StringLookup one-hot -> Dense(64, relu) -> Dense(32, relu) "
                         "-> Dense(1, sigmoid); adam, binary cross-entropy",
         "signature": {"name": SIGNATURE, "inputs": {n: s.dtype.name for n, s in input_signature().items()},
-                      "outputs": {OUTPUT: "float32, shape [batch]"}},
+                      "outputs": dict(OUTPUT_DESCRIPTIONS)},
+        "signatures": {
+            SIGNATURE: {"inputs": "the raw features", "outputs": list(OUTPUTS)},
+            ID_SIGNATURE: {"inputs": f"the raw features and {schema.ID_COLUMN} (string)",
+                           "outputs": [*OUTPUTS, f"{schema.ID_COLUMN} (echoed)"]},
+        },
+        "calibration": answer.get("calibration"),
+        "interval": {"method": answer.get("method"), "confidence": answer.get("confidence"),
+                     "meaning": "churn rate of validation customers in the same calibrated-score bin "
+                                "(Wilson interval), extended to include the instance's churn_probability"},
         "schema": {"numeric": {n: vars(schema.NUMERIC_RANGES[n]) for n in schema.NUMERIC_FEATURES},
                    "categorical": {n: list(v) for n, v in schema.CATEGORICAL_VALUES.items()},
                    "label": schema.LABEL_COLUMN},
@@ -106,11 +179,14 @@ def git_commit() -> str | None:
 
 
 def export_run(run_dir: Path, context: dict[str, Any] | None = None) -> Path:
-    """Re-export run_dir/model from run_dir/model.keras and rewrite model_card.json."""
+    """Re-export run_dir/model from run_dir/model.keras and intervals.json; rewrite model_card.json."""
     run_dir = Path(run_dir)
     source = run_dir / "model.keras"
     if not source.is_file():
         raise RunDirError(f"{run_dir}: no model.keras (is this a run directory made by `churn train`?)")
-    export_saved_model(keras.models.load_model(source), run_dir / "model")
+    answer_file = run_dir / "intervals.json"
+    if not answer_file.is_file():
+        raise RunDirError(f"{run_dir}: no intervals.json (the calibration and interval table to bake in)")
+    export_saved_model(keras.models.load_model(source), run_dir / "model", atomic.read_json(answer_file))
     atomic.write_json(run_dir / "model_card.json", model_card(run_dir, context or {}))
     return run_dir / "model"

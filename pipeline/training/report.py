@@ -42,6 +42,7 @@ def write_report(path: Path, document: dict[str, Any], images: dict[str, Path], 
         _kpis(document, context),
         section("Test metrics, all models side by side", _metrics_table(document)),
         section("Plots", _plots(images)),
+        section("Calibration: the network's raw sigmoid vs the served probability", _calibration(document)),
         section("Prediction intervals: coverage on the test split", _coverage(coverage, context)),
         section("Data", _data_summary(context.get("fingerprint", {}))),
         section("Configuration", _config_block(context.get("config", {}))),
@@ -104,20 +105,44 @@ def _plots(images: dict[str, Path]) -> str:
     return f"<div class='grid'>{''.join(figures)}</div>"
 
 
+def _calibration(document: dict[str, Any]) -> str:
+    raw = document.get("uncalibrated", {}).get("keras")
+    if raw is None:
+        return "<p>Raw-score metrics are computed at training time only.</p>"
+    served = document["test"]["keras"]
+    rows = "".join(f"<tr><td>{METRIC_TITLES[m]}</td><td>{raw[m]:.4f}</td><td>{served[m]:.4f}</td></tr>"
+                   for m in METRIC_NAMES)
+    note = ("<p>The SavedModel answers <code>churn_probability</code> = Platt scaling of the network's sigmoid, "
+            "fit on the validation split (<code>raw_probability</code> is the sigmoid itself). Each column at its "
+            "own threshold chosen on validation. Test metrics.</p>")
+    return (f"{note}<table><thead><tr><th>Metric</th><th>raw_probability</th><th>churn_probability</th></tr>"
+            f"</thead><tbody>{rows}</tbody></table>")
+
+
 def _coverage(coverage: dict[str, Any], context: dict[str, Any]) -> str:
     rows = "".join(
         f"<tr><td>{b['low']:.3f} - {b['high']:.3f}</td><td>[{b['interval'][0]:.3f}, {b['interval'][1]:.3f}]</td>"
         f"<td>{b['rows']:,}</td><td>{'-' if b['observed_rate'] is None else format(b['observed_rate'], '.3f')}</td>"
+        f"<td>{'yes' if b['inside'] else 'no'}</td>"
         f"<td class='{'yes' if b['covered'] else 'no'}'>{'yes' if b['covered'] else 'no'}</td></tr>"
         for b in coverage["bins"]
     )
     confidence = context.get("interval_confidence", 0.9)
-    share = coverage["row_coverage"]
-    summary = (f"<p>Each prediction carries the {confidence:.0%} Wilson interval of its score bin, fit on "
-               f"validation data. On the test split the observed churn rate falls inside the interval for "
-               f"{(coverage['bin_coverage'] or 0):.0%} of bins ({(share or 0):.0%} of rows).</p>")
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0%}"
+
+    summary = (f"<p>Each prediction carries the {confidence:.0%} Wilson interval of the churn rate of validation "
+               "customers in its calibrated-score bin, extended to include the prediction itself when it lies "
+               f"outside (here {pct(coverage['extended_rows'])} of test rows). The honest check: a bin's test churn "
+               f"rate is consistent with its validation rate at the {confidence:.0%} level, allowing for the sampling "
+               f"noise of both: {pct(coverage['bin_coverage'])} of bins ({pct(coverage['row_coverage'])} of rows); "
+               f"expected about {confidence:.0%}. The test rate itself falls inside the interval in "
+               f"{pct(coverage['inside_bin_coverage'])} of bins: less than {confidence:.0%} even for a correct "
+               "interval, because the test rate carries its own noise.</p>")
     table = ("<table><thead><tr><th>Score bin</th><th>Interval</th><th>Test rows</th><th>Observed churn</th>"
-             f"<th>Covered</th></tr></thead><tbody>{rows}</tbody></table>")
+             f"<th>Inside interval</th><th>Consistent ({confidence:.0%})</th></tr></thead>"
+             f"<tbody>{rows}</tbody></table>")
     return summary + table
 
 

@@ -17,18 +17,29 @@ if TYPE_CHECKING:
 BATCH_ROWS = 50_000
 
 
-def offline_scorer(model_dir: Path) -> Callable[[pd.DataFrame], np.ndarray]:
-    """Load the SavedModel in `model_dir` once; the result scores validated frames."""
+def offline_outputs(model_dir: Path) -> Callable[[pd.DataFrame], dict[str, np.ndarray]]:
+    """Load the SavedModel in `model_dir` once; the result gives every `serving_default`
+    output (churn_probability, raw_probability, interval, churn) for validated frames."""
     from pipeline.training import data, export
 
     signature = export.load_signature(Path(model_dir))
 
-    def score(frame: pd.DataFrame) -> np.ndarray:
-        parts = [export.signature_predict(signature, data.features_of(frame.iloc[start:start + BATCH_ROWS]))
+    def outputs(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        parts = [export.signature_outputs(signature, data.features_of(frame.iloc[start:start + BATCH_ROWS]))
                  for start in range(0, len(frame), BATCH_ROWS)]
-        return np.concatenate(parts) if parts else np.empty(0, dtype=np.float32)
+        if not parts:
+            return {"churn_probability": np.empty(0, np.float32), "raw_probability": np.empty(0, np.float32),
+                    "interval": np.empty((0, 2), np.float32), "churn": np.empty(0, bool)}
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
-    return score
+    return outputs
+
+
+def offline_scorer(model_dir: Path) -> Callable[[pd.DataFrame], np.ndarray]:
+    """Load the SavedModel in `model_dir` once; the result gives calibrated churn
+    probabilities (the served `churn_probability`) for validated frames."""
+    outputs = offline_outputs(model_dir)
+    return lambda frame: outputs(frame)["churn_probability"]
 
 
 def saved_model_scores(model_dir: Path, frame: pd.DataFrame) -> np.ndarray:

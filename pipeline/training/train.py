@@ -20,10 +20,10 @@ from rich.progress import Progress
 
 from pipeline.config import Config, config_as_dict
 from pipeline.core import atomic, progress
-from pipeline.training import baselines, data, evaluate, export
+from pipeline.training import baselines, calibration, data, evaluate, export
 from pipeline.training.fingerprint import data_fingerprint
 from pipeline.training.model import build_model, fit_scaler, model_inputs
-from pipeline.training.scoring import offline_scorer
+from pipeline.training.scoring import offline_outputs
 
 KerasScore = Callable[[pd.DataFrame], np.ndarray]  # the network's churn probabilities for validated rows
 
@@ -85,6 +85,11 @@ def batches(frame: pd.DataFrame, batch_size: int, shuffle_seed: int | None = Non
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+def raw_scores(model: keras.Model, frame: pd.DataFrame) -> np.ndarray:
+    """The network's own sigmoid for validated rows (what calibration is fit on)."""
+    return model.predict(model_inputs(data.features_of(frame)), batch_size=4096, verbose=0).reshape(-1)
+
+
 def score_all(keras_score: KerasScore, fitted: dict[str, Any], frame: pd.DataFrame) -> evaluate.Scores:
     """Scores of all three models on the same rows; the network's through its SavedModel."""
     by_model = {"keras": keras_score(frame)}
@@ -113,11 +118,20 @@ def train_run(config: Config, data_path: Path | None = None, run_dir: Path | Non
             with progress.stage(bar, "Training baselines"):
                 fitted = baselines.fit_baselines(frames.fit, data.labels_of(frames.fit), config.train.seed)
             save_models(staging, model, fitted, history)
+            with progress.stage(bar, "Calibrating on the validation split"):
+                answer = calibration.fit_answer(raw_scores(model, frames.validation),
+                                                data.labels_of(frames.validation), config.evaluate)
+                atomic.write_json(staging / "intervals.json", answer)
             with progress.stage(bar, "Exporting SavedModel"):
-                export.export_saved_model(model, staging / "model")
+                export.export_saved_model(model, staging / "model", answer)
             with progress.stage(bar, "Evaluating on the test split"):
-                score = offline_scorer(staging / "model")
-                evaluate_models(staging, score, fitted, frames, config, {**context, "history": history})
+                outputs = offline_outputs(staging / "model")
+
+                def score(rows: pd.DataFrame) -> np.ndarray:
+                    return outputs(rows)["churn_probability"]
+
+                evaluate_models(staging, score, fitted, frames, config, {**context, "history": history},
+                                raw_score=lambda rows: outputs(rows)["raw_probability"])
                 write_baseline_stats(staging, score, frames, config)
                 atomic.write_json(staging / "model_card.json", export.model_card(staging, context))
     return final
@@ -146,11 +160,19 @@ def save_models(run_dir: Path, model: keras.Model, fitted: dict[str, Any], histo
 
 
 def evaluate_models(run_dir: Path, keras_score: KerasScore, fitted: dict[str, Any], frames: Frames,
-                    config: Config, context: dict[str, Any]) -> dict[str, Any]:
-    """Metrics, intervals, plots and report for one run."""
+                    config: Config, context: dict[str, Any], raw_score: KerasScore | None = None
+                    ) -> dict[str, Any]:
+    """Metrics, interval coverage, plots and report for one run, against the answer table
+    (intervals.json) its SavedModel holds. With `raw_score`, also the network's metrics
+    before calibration."""
     test = score_all(keras_score, fitted, frames.test)
     validation = score_all(keras_score, fitted, frames.validation)
-    return evaluate.write_evaluation(run_dir, test, validation, config.evaluate, {**context, "rows": frames.rows})
+    raw = None
+    if raw_score is not None:
+        raw = evaluate.Uncalibrated(validation=raw_score(frames.validation), test=raw_score(frames.test))
+    answer = atomic.read_json(run_dir / "intervals.json")
+    return evaluate.write_evaluation(run_dir, test, validation, config.evaluate, {**context, "rows": frames.rows},
+                                     answer, raw)
 
 
 def write_baseline_stats(run_dir: Path, keras_score: KerasScore, frames: Frames, config: Config) -> Path:

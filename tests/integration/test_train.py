@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from pipeline.cli.app import app
 from pipeline.errors import RunDirError
-from pipeline.training import data, export
+from pipeline.training import data, export, schema
+from pipeline.training.calibration import calibrate
 from pipeline.training.evaluate import METRIC_NAMES, MODEL_NAMES
 from pipeline.training.model import model_inputs
 from pipeline.training.train import prepare_frames, train_run
@@ -46,7 +47,10 @@ def test_report_is_self_contained(trained_run: Path) -> None:
 
 def test_model_card(trained_run: Path) -> None:
     card = json.loads((trained_run / "model_card.json").read_text())
-    assert card["signature"]["outputs"] == {"churn_probability": "float32, shape [batch]"}
+    assert set(card["signature"]["outputs"]) == set(export.OUTPUTS)
+    assert card["signature"]["outputs"]["churn_probability"].startswith("float32, shape [batch]")
+    assert set(card["signatures"]) == {"serving_default", "with_customer_id"}
+    assert card["calibration"]["method"] == "platt" and card["interval"]["confidence"] == 0.9
     assert card["data_fingerprint"]["rows"] == 1200
     assert "tensorflow" in " ".join(card["package_versions"]) and card["threshold"] > 0
 
@@ -57,10 +61,47 @@ def test_saved_model_matches_keras(trained_run: Path, small_csv: Path, small_con
 
     model = keras.models.load_model(trained_run / "model.keras")
     signature = export.load_signature(trained_run / "model")
-    exported = export.signature_predict(signature, data.features_of(frames.test))
+    outputs = export.signature_outputs(signature, data.features_of(frames.test))
     in_memory = model.predict(model_inputs(data.features_of(frames.test)), verbose=0).reshape(-1)
-    assert exported.shape == in_memory.shape == (len(frames.test),)
-    assert np.max(np.abs(exported - in_memory)) < 1e-5
+    assert outputs["raw_probability"].shape == in_memory.shape == (len(frames.test),)
+    assert np.max(np.abs(outputs["raw_probability"] - in_memory)) < 1e-5
+    answer = json.loads((trained_run / "intervals.json").read_text())
+    calibrated = calibrate(in_memory, answer["calibration"])
+    assert np.max(np.abs(outputs["churn_probability"] - calibrated)) < 1e-5
+    assert export.signature_predict(signature, data.features_of(frames.test)).tolist() == \
+        outputs["churn_probability"].tolist()
+
+
+def test_serving_default_answers_the_whole_prediction(trained_run: Path, small_csv: Path, small_config) -> None:
+    frames = prepare_frames(data.load_dataset(small_csv), small_config)
+    signature = export.load_signature(trained_run / "model")
+    assert set(signature.structured_input_signature[1]) == set(schema.FEATURES)  # the contract: inputs unchanged
+    outputs = export.signature_outputs(signature, data.features_of(frames.test))
+    rows = len(frames.test)
+    assert list(outputs) == list(export.OUTPUTS)
+    assert {k: (v.dtype.name, v.shape) for k, v in outputs.items()} == {
+        "churn_probability": ("float32", (rows,)), "raw_probability": ("float32", (rows,)),
+        "interval": ("float32", (rows, 2)), "churn": ("bool", (rows,))}
+    probability, interval = outputs["churn_probability"], outputs["interval"]
+    assert np.all(interval[:, 0] <= probability) and np.all(probability <= interval[:, 1])
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    answer = json.loads((trained_run / "intervals.json").read_text())
+    assert metrics["threshold"] == answer["threshold"]
+    assert outputs["churn"].tolist() == (probability >= np.float32(answer["threshold"])).tolist()
+    assert metrics["uncalibrated"]["keras"]["roc_auc"] == pytest.approx(metrics["test"]["keras"]["roc_auc"], abs=0.01)
+
+
+def test_with_customer_id_signature_echoes_the_ids(trained_run: Path, small_csv: Path, small_config) -> None:
+    frames = prepare_frames(data.load_dataset(small_csv), small_config)
+    features = data.features_of(frames.test)
+    ids = frames.test[schema.ID_COLUMN].astype(str).to_numpy()
+    plain = export.signature_outputs(export.load_signature(trained_run / "model"), features)
+    with_id = export.signature_outputs(export.load_signature(trained_run / "model", export.ID_SIGNATURE),
+                                       {**features, schema.ID_COLUMN: ids})
+    assert list(with_id) == [*export.OUTPUTS, schema.ID_COLUMN]
+    assert [v.decode() for v in with_id[schema.ID_COLUMN]] == ids.tolist()
+    for name in export.OUTPUTS:
+        np.testing.assert_array_equal(with_id[name], plain[name])
 
 
 def test_same_seed_same_metrics(trained_run: Path, small_csv: Path, small_config, tmp_path: Path) -> None:
@@ -89,9 +130,14 @@ def test_cli_evaluate_and_export(trained_run: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.output.strip().splitlines()[-1] == str(trained_run)
     assert json.loads((trained_run / "metrics.json").read_text())["test"] == before["test"]
+    frame = data.load_dataset(Path(json.loads((trained_run / "data_fingerprint.json").read_text())["path"]))
+    signature = export.load_signature(trained_run / "model")
+    first = export.signature_outputs(signature, data.features_of(frame.head(50)))
     result = runner.invoke(app, ["export", str(trained_run)])
     assert result.exit_code == 0, result.output
-    assert (trained_run / "model" / "saved_model.pb").exists()
+    again = export.signature_outputs(export.load_signature(trained_run / "model"), data.features_of(frame.head(50)))
+    for name in export.OUTPUTS:  # the re-export bakes in the same answer table
+        np.testing.assert_allclose(again[name], first[name], atol=1e-6)
 
 
 def test_cli_bad_run_dir(tmp_path: Path) -> None:

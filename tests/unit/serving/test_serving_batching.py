@@ -44,8 +44,9 @@ def test_concurrent_requests_share_one_call(tmp_path, calls: list[int]) -> None:
     results = asyncio.run(score_together(batcher, batch_with_tenures(10), batch_with_tenures(20, 70),
                                          batch_with_tenures(30)))
     assert calls == [4]
-    assert [r.probability.tolist() for r in results] == [[0.1], [0.2, 0.7], [0.3]]
-    assert results[1].churn.tolist() == [False, True] and results[1].upper.tolist() == [0.4, 0.9]
+    # float32 answers, as the SavedModel gives them
+    assert [r.probability.tolist() for r in results] == [pytest.approx(p) for p in ([0.1], [0.2, 0.7], [0.3])]
+    assert results[1].churn.tolist() == [False, True] and results[1].upper.tolist() == pytest.approx([0.4, 0.9])
 
 
 def test_savedmodel_engine_waits_for_company_on_a_thread(tmp_path, calls: list[int]) -> None:
@@ -60,7 +61,7 @@ def test_savedmodel_engine_waits_for_company_on_a_thread(tmp_path, calls: list[i
         results = asyncio.run(staggered())
     finally:
         batcher.close()
-    assert calls == [2] and [r.probability.tolist() for r in results] == [[0.1], [0.4]]
+    assert calls == [2] and [r.probability.tolist() for r in results] == [pytest.approx([0.1]), pytest.approx([0.4])]
 
 
 def test_a_failing_model_call_fails_every_waiting_request(tmp_path, calls: list[int]) -> None:

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from pipeline.config import load_config
+from pipeline.config import EvaluateConfig, load_config
 from pipeline.errors import ServingError
 from pipeline.serving import server
 from pipeline.serving.metrics import SCORE_BUCKETS, ScoreHistogram, ServerMetrics
 from pipeline.serving.scorer import Scorer, _interval_table, sample_batch
 from pipeline.serving.server import bind_socket, check_exposure, is_loopback
 from pipeline.training import schema
-from pipeline.training.intervals import fit_intervals, intervals_for
+from pipeline.training.intervals import intervals_for
 
 
 @pytest.mark.parametrize("host, loopback", [
@@ -118,17 +118,59 @@ def test_server_metrics_exposition() -> None:
     assert text == generate_latest(metrics.registry).decode()
 
 
-def test_scorer_intervals_equal_pipeline_intervals(tmp_path) -> None:
+def _answer_table(tmp_path, threshold: float = 0.5):
+    from pipeline.training.calibration import fit_answer
+
     rng = np.random.default_rng(1)
-    table = fit_intervals(rng.random(400), rng.integers(0, 2, 400), bins=10, confidence=0.9)
-    (tmp_path / "intervals.json").write_text(__import__("json").dumps(table))
-    scores = np.concatenate([rng.random(1000), table["edges"], [0.0, 1.0]])
-    scorer = Scorer("churn", "1", "test", 0.5, _interval_table(tmp_path), lambda numeric, codes: scores)
-    result = scorer.score(sample_batch(len(scores)))
-    expected = intervals_for(scores, table)
-    np.testing.assert_array_equal(result.lower, expected[:, 0])
-    np.testing.assert_array_equal(result.upper, expected[:, 1])
-    np.testing.assert_array_equal(result.churn, scores >= 0.5)
+    raw = rng.random(400).astype(np.float32)
+    answer = fit_answer(raw, (rng.random(400) < raw ** 2).astype(int), EvaluateConfig())
+    (tmp_path / "intervals.json").write_text(__import__("json").dumps({**answer, "threshold": threshold}))
+    return answer
+
+
+def test_scorer_outputs_are_the_signature_outputs_of_the_pipeline_table(tmp_path) -> None:
+    from pipeline.training.calibration import calibrate
+
+    answer = _answer_table(tmp_path)
+    rng = np.random.default_rng(2)
+    raw = np.concatenate([rng.random(1000), [0.0, 1.0]])
+    scorer = Scorer("churn", "1", "test", 0.5, _interval_table(tmp_path), lambda numeric, codes: raw)
+    outputs = scorer.outputs(sample_batch(len(raw)))
+    assert list(outputs) == ["churn_probability", "raw_probability", "interval", "churn"]
+    assert {k: v.dtype.name for k, v in outputs.items()} == {
+        "churn_probability": "float32", "raw_probability": "float32", "interval": "float32", "churn": "bool"}
+    probability = outputs["churn_probability"]
+    np.testing.assert_allclose(probability, calibrate(raw, answer["calibration"]), atol=1e-7)
+    expected = intervals_for(probability.astype(np.float64), answer)
+    np.testing.assert_array_equal(outputs["interval"], expected.astype(np.float32))
+    np.testing.assert_array_equal(outputs["churn"], probability >= np.float32(0.5))
+    scores = scorer.score(sample_batch(len(raw)))  # the legacy view of the same answer
+    np.testing.assert_array_equal(scores.probability, probability.astype(np.float64))
+    np.testing.assert_array_equal(scores.upper, outputs["interval"][:, 1].astype(np.float64))
+
+
+def test_every_served_interval_brackets_its_probability(tmp_path) -> None:
+    _answer_table(tmp_path)
+    raw = np.linspace(0, 1, 5001)
+    scorer = Scorer("churn", "1", "test", 0.5, _interval_table(tmp_path), lambda numeric, codes: raw)
+    outputs = scorer.outputs(sample_batch(len(raw)))
+    probability, interval = outputs["churn_probability"], outputs["interval"]
+    assert np.all(interval[:, 0] <= probability) and np.all(probability <= interval[:, 1])
+
+
+def test_output_differences_catch_any_disagreeing_output() -> None:
+    from pipeline.serving.scorer import output_differences
+
+    reference = {"churn_probability": np.array([0.2, 0.7], np.float32), "churn": np.array([False, True])}
+    assert output_differences(dict(reference), reference) == (0.0, [])
+    worse = {**reference, "churn_probability": np.array([0.2, 0.7001], np.float32)}
+    assert output_differences(worse, reference)[1] == [
+        "churn_probability differs from the SavedModel by 1.00e-04 > 1e-05"]
+    flipped = {**reference, "churn": np.array([True, True])}
+    assert output_differences(flipped, reference)[1] == ["churn differs from the SavedModel on 1 rows"]
+    wrong_type = {**reference, "churn_probability": reference["churn_probability"].astype(np.float64)}
+    assert output_differences(wrong_type, reference)[1] == [
+        "churn_probability missing or of another dtype/shape than the SavedModel's"]
 
 
 def test_verification_sample_covers_every_value_and_bound() -> None:
