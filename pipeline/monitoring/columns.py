@@ -10,7 +10,7 @@ distinct numbers (TotalCharges) is parsed by Arrow instead of hashed.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -27,6 +27,8 @@ R = TypeVar("R")
 THREADED_ROWS = 50_000
 # Rows looked at to tell a high-cardinality numeric text column from a low one.
 DISTINCT_SAMPLE = 4096
+# Up to this many labels, one comparison pass per label beats hashing every row.
+MAX_COMPARED_LABELS = 4
 
 
 @dataclass(frozen=True)
@@ -104,18 +106,35 @@ def _parse_arrow_floats(data: pa.ChunkedArray) -> np.ndarray | None:
     (the caller then coerces distinct values one by one, like pd.to_numeric)."""
     parsed = []
     for chunk in data.chunks:  # per chunk: if_else over chunked strings mangles values
-        blank = pc.or_(pc.utf8_is_space(chunk), pc.equal(pc.binary_length(chunk), 0))
-        cleaned = pc.if_else(blank, pa.nulls(len(chunk), chunk.type), chunk)
-        try:
-            numbers = pc.cast(cleaned, pa.float64())
-        except pa.ArrowInvalid:
+        numbers = _cast_floats(chunk)
+        if numbers is None:
             return None
         parsed.append(numbers.to_numpy(zero_copy_only=False))
     return np.concatenate(parsed) if parsed else np.empty(0)
 
 
-def category_counts(series: pd.Series) -> CategoryCounts:
-    """Rows per label, labels as strings (1.0 and 1 both become "1")."""
+def _cast_floats(chunk: pa.Array) -> pa.Array | None:
+    """The chunk as float64, blank text as null; None when some text is not a number.
+    Blanking goes through if_else, which copies the strings and slows the cast down, so it
+    runs only on chunks that hold a blank."""
+    blank = pc.or_(pc.utf8_is_space(chunk), pc.equal(pc.binary_length(chunk), 0))
+    if pc.any(blank).as_py():
+        chunk = pc.if_else(blank, pa.nulls(len(chunk), chunk.type), chunk)
+    try:
+        return pc.cast(chunk, pa.float64())
+    except pa.ArrowInvalid:
+        return None
+
+
+def category_counts(series: pd.Series, vocabulary: Collection[str] = ()) -> CategoryCounts:
+    """Rows per label, labels as strings (1.0 and 1 both become "1").
+
+    `vocabulary`: labels the column is expected to hold (the baseline's); with the labels
+    of its first rows they let a text column be counted by comparison instead of hashing.
+    """
+    known = _known_label_counts(series, vocabulary)
+    if known is not None:
+        return known
     counted = series.value_counts(dropna=False, sort=False)
     missing = 0
     counts: dict[str, int] = {}
@@ -126,6 +145,31 @@ def category_counts(series: pd.Series) -> CategoryCounts:
         elif rows:
             counts[key] = counts.get(key, 0) + rows
     return CategoryCounts(counts, missing)
+
+
+def _known_label_counts(series: pd.Series, vocabulary: Collection[str]) -> CategoryCounts | None:
+    """Counts of a text column holding only a few known labels, by one equality pass per
+    label (a few times cheaper than hashing every row); None when some row holds anything
+    else (an unseen or blank label), which value_counts then handles."""
+    arrow = _arrow_strings(series)
+    if arrow is None or len(series) <= DISTINCT_SAMPLE or len(vocabulary) > MAX_COMPARED_LABELS:
+        return None
+    sample = pd.unique(series.iloc[:DISTINCT_SAMPLE].dropna())
+    labels = {str(label) for label in vocabulary} | {str(label) for label in sample}
+    if len(labels) > MAX_COMPARED_LABELS or any(category_label(label) != label for label in labels):
+        return None
+    found: dict[str, int] = {}
+    for label in labels:
+        rows = pc.sum(pc.equal(arrow, pa.scalar(label, arrow.type))).as_py() or 0
+        if rows:
+            found[label] = int(rows)
+    nulls = arrow.null_count
+    if sum(found.values()) + nulls != len(series):
+        return None
+    # value_counts lists labels by first appearance; keep that order (baseline_stats.json's)
+    seen = {label: rank for rank, label in enumerate(sample)}  # ranks < DISTINCT_SAMPLE <= rows
+    first = {label: seen.get(label, pc.index(arrow, label).as_py()) for label in found}
+    return CategoryCounts({label: found[label] for label in sorted(found, key=first.__getitem__)}, nulls)
 
 
 def category_label(value: object) -> str | None:

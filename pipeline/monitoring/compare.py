@@ -225,7 +225,7 @@ class _CategoricalAccumulator:
         self.missing = 0
 
     def add(self, series: pd.Series) -> None:
-        counted = category_counts(series)
+        counted = category_counts(series, self.reference.counts)
         self.missing += counted.missing
         for label, rows in counted.counts.items():
             self.counts[label] = self.counts.get(label, 0) + rows

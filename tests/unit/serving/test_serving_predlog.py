@@ -8,6 +8,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -52,6 +53,46 @@ def test_concurrent_appends_are_all_committed(tmp_path: Path, sync: str) -> None
                          "WHERE request_id = 'r2' ORDER BY instance DESC").fetchone()
     assert counts == {f"r{i}": 1 + i % 3 for i in range(40)}  # the per-instance SQL view
     assert row[0] == 2 and json.loads(row[1])["Contract"] == "Month-to-month" and row[2:] == (0.7, 1)
+
+
+def test_appends_arriving_during_a_commit_share_one_transaction(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Group commit: the 30 requests queued while the first commit runs go into one
+    transaction, and none of them returns before that transaction has committed."""
+    batches: list[int] = []
+    first_started, release_first = threading.Event(), threading.Event()
+    commit = predlog._commit
+
+    def held_commit(connection, records, busy_timeout_ms) -> None:  # noqa: ANN001
+        batches.append(len(records))
+        if len(batches) == 1:
+            first_started.set()
+            assert release_first.wait(10)
+        commit(connection, records, busy_timeout_ms)
+
+    monkeypatch.setattr(predlog, "_commit", held_commit)
+    log = PredictionLog(tmp_path / "log.sqlite").open()
+
+    async def scenario() -> None:
+        first = asyncio.ensure_future(log.append(rows("r0")))
+        deadline = time.monotonic() + 10
+        while not first_started.is_set():
+            assert time.monotonic() < deadline, "the first commit never started"
+            await asyncio.sleep(0.001)
+        queued = [asyncio.ensure_future(log.append(rows(f"r{i}", count=2))) for i in range(1, 31)]
+        await asyncio.sleep(0.01)
+        assert not first.done() and not any(task.done() for task in queued)  # nothing acknowledged yet
+        release_first.set()
+        await asyncio.gather(first, *queued)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        log.close()
+    assert batches == [1, 30]  # 31 requests, 2 commits
+    with sqlite3.connect(tmp_path / "log.sqlite") as db:
+        counts = dict(db.execute("SELECT request_id, count(*) FROM predictions GROUP BY request_id"))
+    assert counts == {"r0": 1, **{f"r{i}": 2 for i in range(1, 31)}}
 
 
 def test_frames_have_one_column_per_feature(tmp_path: Path) -> None:
