@@ -127,3 +127,13 @@ def test_sdk_errors_name_the_instance_and_field(served: tuple[int, Path]) -> Non
         credentials=AnonymousCredentials())
     with pytest.raises(exceptions.BadRequest, match=r"instances\[1\]\.tenure"):
         client.predict(endpoint=ENDPOINT_NAME, instances=[EXAMPLE_INSTANCE, dict(SECOND, tenure="abc")])
+
+
+def test_the_deploy_snippet_runs_unchanged(served: tuple[int, Path], capsys: pytest.CaptureFixture) -> None:
+    from pipeline.backends.local import sdk_snippet
+
+    port, log_path = served
+    exec(compile(sdk_snippet(f"http://127.0.0.1:{port}", "churn-endpoint"), "snippet", "exec"), {})
+    printed = capsys.readouterr().out
+    assert "churn_probability" in printed and "interval" in printed
+    assert next(iter_log_frames(log_path))["endpoint"].tolist() == ["churn-endpoint"]
