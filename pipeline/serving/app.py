@@ -51,6 +51,7 @@ from starlette.types import Receive, Scope, Send
 
 from pipeline.monitoring.gauges import DriftGauges
 from pipeline.serving import predlog
+from pipeline.serving.answers import error_body, tfserving_body
 from pipeline.serving.batching import MicroBatcher
 from pipeline.serving.instances import ID_SIGNATURE, Batch, RequestError, parse_request
 from pipeline.serving.metrics import CONTENT_TYPE, ServerMetrics
@@ -64,12 +65,6 @@ ENDPOINT_ROUTE = "/v1/endpoints/{endpoint}:predict"
 MODEL_ROUTE = "/v1/models/{name}:predict"
 JSON = "application/json"
 CLIENT_GONE = 499  # nginx's code for a client that closed the connection before the answer
-# google.rpc.Code names of the statuses this server answers, for Vertex's error body.
-RPC_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND", 405: "UNIMPLEMENTED",
-              408: "DEADLINE_EXCEEDED", 413: "INVALID_ARGUMENT", 415: "INVALID_ARGUMENT",
-              499: "CANCELLED", 500: "INTERNAL", 503: "UNAVAILABLE"}
-
-
 @dataclass(frozen=True)
 class RouteSpec:
     """One predict route: its template, which protocol it speaks and whether Vertex's
@@ -101,31 +96,6 @@ def outputs_of_scores(scores: Scores) -> dict[str, np.ndarray]:
     return {"churn_probability": scores.probability.astype(np.float32),
             "interval": np.stack([scores.lower, scores.upper], axis=1).astype(np.float32),
             "churn": scores.churn.astype(bool)}
-
-
-def json_values(array: np.ndarray) -> list[Any]:
-    """An output tensor as TF Serving writes it: float32 values with the digits TF Serving
-    prints (%g, or %.9g when %g does not round-trip), nested by shape; bools and strings as is."""
-    if array.dtype.kind != "f":
-        return array.tolist()
-    flat = array.astype(np.float32).reshape(-1)
-    short = [float(f"{x:g}") for x in flat.tolist()]
-    exact = np.asarray(short, dtype=np.float32) == flat
-    values = [s if ok else float(f"{x:.9g}") for s, ok, x in zip(short, exact.tolist(), flat.tolist(), strict=True)]
-    return np.asarray(values, dtype=np.float64).reshape(array.shape).tolist()
-
-
-def tfserving_body(outputs: dict[str, np.ndarray], columnar: bool) -> dict[str, Any]:
-    """TF Serving's answer: {"predictions": rows} or, for columnar requests, {"outputs": ...};
-    the output name is left out when the signature has a single output."""
-    values = {name: json_values(array) for name, array in outputs.items()}
-    single = len(values) == 1
-    if columnar:
-        return {"outputs": next(iter(values.values())) if single else values}
-    if single:
-        return {"predictions": next(iter(values.values()))}
-    names = list(values)
-    return {"predictions": [dict(zip(names, row, strict=True)) for row in zip(*values.values(), strict=True)]}
 
 
 @dataclass(frozen=True)
@@ -243,10 +213,7 @@ class _Predictor:
 
     def error_body(self, exc: RequestError, protocol: str) -> dict[str, Any]:
         """Vertex's error document or TF Serving's, for the route's protocol."""
-        if protocol == "vertex":
-            return {"error": {"code": exc.status, "message": exc.message,
-                              "status": RPC_STATUS.get(exc.status, "UNKNOWN")}}
-        return {"error": exc.message}
+        return error_body(exc.status, exc.message, protocol)
 
     async def answer(self, scope: Scope, receive: Receive, spec: RouteSpec
                      ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:

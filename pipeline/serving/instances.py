@@ -119,12 +119,12 @@ def parse_request(payload: Any, protocol: str, max_instances: int) -> Parsed:
     if type(payload) is not dict:
         raise RequestError(400, "invalid_body", 'the body must be a JSON object like {"instances": '
                            "[{feature: value, ...}]}")
-    if protocol == "vertex":
-        signature = _vertex_signature(payload)
-    else:
-        signature = _tfserving_signature(payload)
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol {protocol!r}: expected one of {PROTOCOLS}")
+    signature = _vertex_signature(payload) if protocol == "vertex" else _tfserving_signature(payload)
     names = SIGNATURE_INPUTS[signature]
-    if "inputs" in payload and protocol == "tfserving":
+    columnar = protocol == "tfserving" and "inputs" in payload
+    if columnar:
         columns = _columns_of_inputs(payload["inputs"], names, max_instances)
         instances = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
         locate: Locate = _column_place
@@ -133,7 +133,7 @@ def parse_request(payload: Any, protocol: str, max_instances: int) -> Parsed:
         columns = _columns_of_rows(instances, names)
         locate = _row_place
     batch, unusual = _encode(dict(zip(names, columns, strict=True)), locate)
-    return Parsed(batch, instances, signature, "inputs" in payload and protocol == "tfserving", unusual)
+    return Parsed(batch, instances, signature, columnar, unusual)
 
 
 def validate_payload(payload: Any, max_instances: int) -> tuple[Batch, list[dict[str, Any]]]:
@@ -220,12 +220,12 @@ def _check_count(count: int, max_instances: int, where: str) -> None:
                            f"{max_instances} are accepted (split the request)", field=where)
 
 
-def _columns_of_rows(instances: list[Any], names: tuple[str, ...]) -> list[tuple[Any, ...]]:
+def _columns_of_rows(instances: list[Any], names: tuple[str, ...]) -> list[Sequence[Any]]:
     """Per input, the values of every instance; the keys of each must be exactly `names`."""
     if set(map(type, instances)) != {dict} or set(map(len, instances)) != {len(names)}:
         raise _first_key_error(instances, names)
     try:
-        columns = list(zip(*map(operator.itemgetter(*names), instances), strict=True))
+        columns: list[Sequence[Any]] = list(zip(*map(operator.itemgetter(*names), instances), strict=True))
     except KeyError:  # the right number of keys, not the right ones
         raise _first_key_error(instances, names) from None
     return columns
@@ -249,7 +249,7 @@ def _first_key_error(instances: list[Any], names: tuple[str, ...]) -> RequestErr
     return RequestError(400, "invalid_instance", "instances do not match the signature's inputs")
 
 
-def _columns_of_inputs(inputs: Any, names: tuple[str, ...], max_instances: int) -> list[list[Any]]:
+def _columns_of_inputs(inputs: Any, names: tuple[str, ...], max_instances: int) -> list[Sequence[Any]]:
     if type(inputs) is not dict:
         raise RequestError(400, "invalid_inputs", "inputs is a plain value/list, but expecting an object "
                            "as multiple input tensors required", field="inputs")
@@ -257,7 +257,7 @@ def _columns_of_inputs(inputs: Any, names: tuple[str, ...], max_instances: int) 
     if extra:
         raise RequestError(400, "unknown_feature", f"inputs: does not have named input: {_quote(extra[0])}",
                            field=extra[0])
-    columns = []
+    columns: list[Sequence[Any]] = []
     for name in names:
         if name not in inputs:
             raise RequestError(400, "missing_feature", f"Missing named input: {name} in 'inputs' object.",

@@ -21,7 +21,7 @@ from starlette.testclient import TestClient
 from pipeline.serving import predlog
 from pipeline.serving import scorer as scorer_module
 from pipeline.serving.app import ServeSettings, create_app
-from pipeline.serving.instances import EXAMPLE_INSTANCE, encode_frame
+from pipeline.serving.instances import EXAMPLE_INSTANCE, encode_frame, raw_features, validate_payload
 from pipeline.serving.predlog import PredictionLog
 from pipeline.serving.scorer import Scorer, load_scorer
 from pipeline.training import data, export, schema
@@ -338,3 +338,37 @@ def test_mutated_instances_are_never_a_500(client: TestClient, payload: Any) -> 
 @given(body=st.binary(max_size=200))
 def test_random_bytes_are_never_a_500(client: TestClient, body: bytes) -> None:
     check_never_500(client, body)
+
+
+def unusual_count(client: TestClient, kind: str, feature: str) -> float:
+    line = f'churn_unusual_inputs_total{{feature="{feature}",kind="{kind}"}} '
+    found = [row for row in client.get("/metrics").text.splitlines() if row.startswith(line)]
+    return float(found[0].split()[-1]) if found else 0.0
+
+
+def test_out_of_range_values_are_scored_and_counted(client: TestClient) -> None:
+    # TF Serving scores a float it is given; this server does too and counts it for /metrics.
+    answer = client.post(ENDPOINT_ROUTE, json={"instances": [dict(EXAMPLE_INSTANCE, tenure=100), EXAMPLE_INSTANCE]})
+    assert answer.status_code == 200 and len(answer.json()["predictions"]) == 2
+    assert unusual_count(client, "out_of_range", "tenure") == 1
+    assert logged(client)["tenure"].tolist()[-2:] == [100.0, 1.0]
+
+
+def test_unknown_categories_are_scored_by_the_saved_model_like_tf_serving(
+        trained_run: Path, small_config, tmp_path: Path, client: TestClient) -> None:
+    weekly = {"instances": [dict(EXAMPLE_INSTANCE, Contract="Weekly")]}
+    savedmodel = load_scorer(small_config, str(trained_run), engine="savedmodel")
+    batch, _ = validate_payload(weekly, 10)
+    reference = export.signature_predict(export.load_signature(trained_run / "model"), raw_features(batch))
+    with make_client(savedmodel, tmp_path / "log.sqlite") as scored:
+        answer = scored.post(ENDPOINT_ROUTE, json=weekly)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["predictions"][0]["churn_probability"] == pytest.approx(float(reference[0]), abs=1e-6)
+        assert unusual_count(scored, "unknown_category", "Contract") == 1
+        assert logged(scored)["Contract"].tolist() == ["Weekly"]  # logged as sent
+    scored.app.state.batcher.close()
+    scored.prediction_log.close()
+    # The NumPy engine has no out-of-vocabulary weights: it refuses, naming the field, and counts it.
+    refused = client.post(ENDPOINT_ROUTE, json=weekly)
+    assert refused.status_code == 400 and "instances[0].Contract" in error_message(refused)
+    assert unusual_count(client, "unknown_category", "Contract") >= 1
