@@ -250,6 +250,11 @@ class _Predictor:
         name = params["name"] if spec.by_model else params["endpoint"]
         if spec.by_model and name not in self.settings.model_names:
             raise _unknown_model(name)
+        version = params.get("version")
+        if version is not None and version != self.scorer.version_id:
+            raise RequestError(404, "unknown_version", f"Servable not found for request: Specific({name[:60]}, "
+                               f"{version[:20]}); this server serves version {self.scorer.version_id}",
+                               field="version")
         _check_content_type(scope)
         payload = _parse_json(await _read_body(scope, receive, self.settings.max_body_bytes,
                                                self.settings.body_timeout_s))

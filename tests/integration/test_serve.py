@@ -372,3 +372,23 @@ def test_unknown_categories_are_scored_by_the_saved_model_like_tf_serving(
     refused = client.post(ENDPOINT_ROUTE, json=weekly)
     assert refused.status_code == 400 and "instances[0].Contract" in error_message(refused)
     assert unusual_count(client, "unknown_category", "Contract") >= 1
+
+
+def test_tf_serving_version_route_serves_only_the_loaded_version(client: TestClient, scorer: Scorer) -> None:
+    body = {"instances": [EXAMPLE_INSTANCE]}
+    served = client.post(f"/v1/models/churn/versions/{scorer.version_id}:predict", json=body)
+    assert served.status_code == 200 and set(served.json()) == {"predictions"}
+    other = client.post("/v1/models/churn/versions/999:predict", json=body)
+    assert other.status_code == 404 and "999" in error_message(other)
+
+
+def test_columnar_inputs_and_signature_name_on_the_tf_serving_route(client: TestClient) -> None:
+    inputs = {name: [value] for name, value in EXAMPLE_INSTANCE.items()}
+    answer = client.post(MODEL_ROUTE, json={"signature_name": "serving_default", "inputs": inputs})
+    assert answer.status_code == 200 and set(answer.json()) == {"outputs"}
+    outputs = answer.json()["outputs"]
+    assert list(outputs) == ["churn_probability", "interval", "churn"] and len(outputs["interval"][0]) == 2
+    with_id = client.post(MODEL_ROUTE, json={"signature_name": "with_customer_id",
+                                             "inputs": {**inputs, "customerID": ["7590-VHVEG"]}})
+    assert with_id.json()["outputs"]["customerID"] == ["7590-VHVEG"]
+    assert logged(client)["customerID"].tolist()[-1] == "7590-VHVEG"
