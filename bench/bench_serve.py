@@ -160,7 +160,7 @@ def sample_instances(count: int) -> list[dict]:
         for name in ("SeniorCitizen", "tenure"):
             record[name] = int(record[name])
         record["MonthlyCharges"] = float(record["MonthlyCharges"])
-        record["TotalCharges"] = float(record["TotalCharges"]) if record["TotalCharges"].strip() else " "
+        record["TotalCharges"] = float(record["TotalCharges"].strip() or 0)  # JSON numbers only, as TF Serving
         rows.append(record)
     return rows
 

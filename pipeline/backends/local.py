@@ -6,6 +6,7 @@ credentials; the same answers as the vertex backend for the same artifacts.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
@@ -86,6 +87,23 @@ def _version_number(version_id: str) -> int:
     return int(version_id)
 
 
+SDK_PROJECT, SDK_LOCATION = "local", "us-central1"  # any names: the SDK checks only that the region exists
+
+
+def sdk_snippet(url: str, endpoint: str) -> str:
+    """Python that calls the local endpoint with Google's SDK unchanged, as it would Vertex AI."""
+    from pipeline.serving.instances import EXAMPLE_INSTANCE
+
+    return (
+        "from google.auth.credentials import AnonymousCredentials\n"
+        "from google.cloud import aiplatform\n\n"
+        f'aiplatform.init(project="{SDK_PROJECT}", location="{SDK_LOCATION}", api_endpoint="{url}",\n'
+        '                api_transport="rest", credentials=AnonymousCredentials())\n'
+        f'endpoint = aiplatform.Endpoint("projects/{SDK_PROJECT}/locations/{SDK_LOCATION}/endpoints/{endpoint}")\n'
+        f"instance = {json.dumps(EXAMPLE_INSTANCE)}\n"
+        "print(endpoint.predict(instances=[instance]).predictions)")
+
+
 class LocalEndpoint:
     """`churn serve` in the background on serve.host:serve.port, recorded under artifacts/endpoints."""
 
@@ -105,7 +123,8 @@ class LocalEndpoint:
         record = deploy_local(self.config, ref, self.server_args)
         return Deployment(endpoint=record["endpoint"], url=record["url"], model_ref=ref,
                           model_version=str(record["model_version"]), deployed_model_id=str(record["pid"]),
-                          traffic_split={str(record["pid"]): 100}, details=record)
+                          traffic_split={str(record["pid"]): 100},
+                          details={**record, "sdk_snippet": sdk_snippet(record["url"], record["endpoint"])})
 
     def undeploy(self) -> Outcome:
         from pipeline.serving.local_endpoint import read_record, undeploy_local
@@ -130,15 +149,24 @@ class LocalEndpoint:
     def predict(self, instances: list[dict[str, Any]]) -> list[Any]:
         import httpx
 
+        from pipeline.serving.instances import ID_SIGNATURE
         from pipeline.serving.local_endpoint import endpoint_url
+        from pipeline.training.schema import ID_COLUMN
 
         headers = {"Content-Type": "application/json"}
         token = os.environ.get(self.config.serve.auth_token_env)
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        url = f"{endpoint_url(self.config)}/v1/endpoints/{self.config.serve.endpoint}:predict"
+        # Vertex's :predict takes only serving_default's features; instances carrying customer
+        # IDs go through :rawPredict to the signature that takes and echoes them.
+        with_ids = any(ID_COLUMN in instance for instance in instances)
+        route = "rawPredict" if with_ids else "predict"
+        body: dict[str, Any] = {"instances": instances}
+        if with_ids:
+            body["signature_name"] = ID_SIGNATURE
+        url = f"{endpoint_url(self.config)}/v1/endpoints/{self.config.serve.endpoint}:{route}"
         try:
-            answer = httpx.post(url, json={"instances": instances}, headers=headers, timeout=30)
+            answer = httpx.post(url, json=body, headers=headers, timeout=30)
         except httpx.HTTPError as exc:
             raise ServingError(f"{url}: no answer ({exc.__class__.__name__}); is the endpoint deployed? "
                                "(`churn deploy`)") from None

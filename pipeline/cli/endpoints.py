@@ -33,6 +33,10 @@ def deploy_command(
         return
     console.print(f"endpoint [bold]{deployment.endpoint}[/] serves {ref} (version {deployment.model_version}) "
                   f"at {deployment.url}", highlight=False, soft_wrap=True)
+    snippet = deployment.details.get("sdk_snippet")
+    if snippet:
+        console.print("Call it with Google's SDK, as you would Vertex AI:", highlight=False)
+        console.print(snippet, highlight=False, markup=False, soft_wrap=True)
     print(deployment.url)
 
 

@@ -1,17 +1,28 @@
-"""The prediction server's FastAPI application: Vertex AI's predict protocol.
+"""The prediction server's FastAPI application: what Vertex AI and TF Serving answer.
 
-    POST /v1/endpoints/{endpoint}:predict   Vertex endpoint route (any endpoint id)
-    POST /v1/models/{name}:predict          TF Serving route of Vertex's prebuilt container
+    POST /v1/projects/{p}/locations/{l}/endpoints/{e}:predict     Vertex (Google's SDK posts here)
+    POST /v1/projects/{p}/locations/{l}/endpoints/{e}:rawPredict  Vertex raw: the body goes to TF Serving
+    GET  /v1/projects/{p}/locations/{l}/endpoints/{e}             the endpoint, as aiplatform.Endpoint reads it
+    POST /v1/endpoints/{e}:predict, /v1/endpoints/{e}:rawPredict  the same without project and location
+    POST /v1/models/{name}:predict, /v1/models/{name}/versions/{v}:predict   TF Serving's REST API
     GET  /v1/models/{name}                  TF Serving model status
     GET  /health                            liveness + which model is served
     GET  /metrics                           Prometheus text
+
+Answers are TF Serving's (tensorflow_serving/util/json_tensor.cc) for the SavedModel's
+signature outputs: row requests get {"predictions": [...]}, one value per instance when the
+signature has one output, else one object per instance keyed by output name; columnar
+`inputs` get {"outputs": ...}; floats are float32 values printed as TF Serving prints them.
+Vertex's :predict adds deployedModelId, model, modelDisplayName and modelVersionId; its
+:rawPredict returns the container's body unchanged. Errors are Vertex's {"error": {"code",
+"message", "status"}} on Vertex :predict routes and TF Serving's {"error": "..."} on the
+TF Serving and :rawPredict routes, 4xx for bad input naming the instance and field.
 
 Predict routes are raw ASGI endpoints in the FastAPI route table: the body is read with a
 size limit and a deadline, parsed with orjson and validated column-wise
 (pipeline.serving.instances), so no per-request pydantic, dependency or Request/Response
 machinery runs. Every answer carries X-Request-Id; a 200 is sent only after its rows are
-committed to the prediction log. Bad input is always a 4xx with {"error": {"code",
-"message", "instance", "field"}}: 415 unless Content-Type is application/json (so a web
+committed to the prediction log. 415 unless Content-Type is application/json (so a web
 page cannot post a form to a local server), 408 (and the connection closed) when the body
 is not complete within serve.body_timeout_s. A client that goes away mid-body is counted
 as status 499 and left out of the latency histogram.
@@ -29,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
@@ -39,17 +51,51 @@ from starlette.types import Receive, Scope, Send
 
 from pipeline.monitoring.gauges import DriftGauges
 from pipeline.serving import predlog
+from pipeline.serving.answers import error_body, tfserving_body
 from pipeline.serving.batching import MicroBatcher
-from pipeline.serving.instances import RequestError, validate_payload
+from pipeline.serving.instances import ID_SIGNATURE, Batch, RequestError, parse_request
 from pipeline.serving.metrics import CONTENT_TYPE, ServerMetrics
-from pipeline.serving.scorer import Scorer
+from pipeline.serving.scorer import Scorer, Scores
+from pipeline.training import schema
 
 log = logging.getLogger(__name__)
 
+PROJECT_ENDPOINT = "/v1/projects/{project}/locations/{location}/endpoints/{endpoint}"
 ENDPOINT_ROUTE = "/v1/endpoints/{endpoint}:predict"
 MODEL_ROUTE = "/v1/models/{name}:predict"
 JSON = "application/json"
 CLIENT_GONE = 499  # nginx's code for a client that closed the connection before the answer
+@dataclass(frozen=True)
+class RouteSpec:
+    """One predict route: its template, which protocol it speaks and whether Vertex's
+    model fields are added to the answer."""
+
+    template: str
+    protocol: str  # "vertex" or "tfserving" (see pipeline.serving.instances)
+    vertex_fields: bool
+    by_model: bool = False
+
+
+PREDICT_ROUTES = (
+    RouteSpec(PROJECT_ENDPOINT + ":predict", "vertex", True),
+    RouteSpec(PROJECT_ENDPOINT + ":rawPredict", "tfserving", False),
+    RouteSpec(ENDPOINT_ROUTE, "vertex", True),
+    RouteSpec("/v1/endpoints/{endpoint}:rawPredict", "tfserving", False),
+    RouteSpec(MODEL_ROUTE, "tfserving", False, by_model=True),
+    RouteSpec("/v1/models/{name}/versions/{version}:predict", "tfserving", False, by_model=True),
+)
+
+
+def scorer_outputs(scorer: Scorer, batch: Batch) -> dict[str, np.ndarray]:
+    """The serving signature's outputs for `batch`, in signature order with its dtypes."""
+    return outputs_of_scores(scorer.score(batch))
+
+
+def outputs_of_scores(scores: Scores) -> dict[str, np.ndarray]:
+    """Scores as the SavedModel's serving_default outputs."""
+    return {"churn_probability": scores.probability.astype(np.float32),
+            "interval": np.stack([scores.lower, scores.upper], axis=1).astype(np.float32),
+            "churn": scores.churn.astype(bool)}
 
 
 @dataclass(frozen=True)
@@ -63,6 +109,8 @@ class ServeSettings:
     batch_window_ms: float = 0.0
     monitoring_dir: Path | None = None  # newest drift check, exported as gauges
     body_timeout_s: float = 10.0
+    project: str = "local"  # for model resource names on routes without a project
+    location: str = "local"
 
 
 def create_app(scorer: Scorer, prediction_log: predlog.PredictionLog, settings: ServeSettings) -> FastAPI:
@@ -76,9 +124,15 @@ def create_app(scorer: Scorer, prediction_log: predlog.PredictionLog, settings: 
     predictor = _Predictor(scorer, prediction_log, settings, metrics)
     app.state.batcher = predictor.batcher
     # First in the route table: they are matched before the docs routes on every request.
-    app.router.routes[:0] = [
-        Route(ENDPOINT_ROUTE, _PredictRoute(predictor, ENDPOINT_ROUTE, by_model=False), methods=["POST"]),
-        Route(MODEL_ROUTE, _PredictRoute(predictor, MODEL_ROUTE, by_model=True), methods=["POST"])]
+    app.router.routes[:0] = [Route(spec.template, _PredictRoute(predictor, spec), methods=["POST"])
+                             for spec in PREDICT_ROUTES]
+
+    @app.get(PROJECT_ENDPOINT)
+    async def endpoint_resource(project: str, location: str, endpoint: str) -> Response:
+        if ":" in endpoint:  # GET on a predict route lands here
+            return _json(405, predictor.error_body(RequestError(405, "method_not_allowed", "predict takes POST"),
+                                                   "vertex"))
+        return _json(200, predictor.endpoint_resource(project, location, endpoint))
 
     @app.get("/health")
     async def health() -> Response:
@@ -88,9 +142,10 @@ def create_app(scorer: Scorer, prediction_log: predlog.PredictionLog, settings: 
     @app.get("/v1/models/{name}")
     async def model_status(name: str) -> Response:
         if name.endswith(":predict"):  # GET on a predict route lands here
-            return _json(405, RequestError(405, "method_not_allowed", "predict takes POST").body())
+            return _json(405, predictor.error_body(RequestError(405, "method_not_allowed", "predict takes POST"),
+                                                   "tfserving"))
         if name not in settings.model_names:
-            return _json(404, _unknown_model(name).body())
+            return _json(404, predictor.error_body(_unknown_model(name), "tfserving"))
         return _json(200, {"model_version_status": [{"version": scorer.version_id, "state": "AVAILABLE",
                                                      "status": {"error_code": "OK", "error_message": ""}}]})
 
@@ -101,8 +156,8 @@ def create_app(scorer: Scorer, prediction_log: predlog.PredictionLog, settings: 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _json(exc.status_code, RequestError(exc.status_code, code, f"{request.method} "
-                                                   f"{request.url.path}: {exc.detail}").body())
+        return _json(exc.status_code, predictor.error_body(RequestError(
+            exc.status_code, code, f"{request.method} {request.url.path[:200]}: {exc.detail}"), "vertex"))
 
     return app
 
@@ -111,18 +166,24 @@ class _PredictRoute:
     """A raw ASGI endpoint: Starlette hands it scope/receive/send directly, so the hot path
     builds no Request or Response objects and passes no exception-wrapping layers."""
 
-    def __init__(self, predictor: _Predictor, template: str, by_model: bool) -> None:
+    def __init__(self, predictor: _Predictor, spec: RouteSpec) -> None:
         self.predictor = predictor
-        self.template = template
-        self.param = "name" if by_model else "endpoint"
-        self.by_model = by_model
+        self.spec = spec
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        name = scope["path_params"][self.param]
-        status, body, headers = await self.predictor.answer(scope, receive, self.template, name,
-                                                           name if self.by_model else None)
+        status, body, headers = await self.predictor.answer(scope, receive, self.spec)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+@dataclass(frozen=True)
+class _LoggedScores:
+    """What the prediction log keeps per instance, from the signature's outputs."""
+
+    probability: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    churn: np.ndarray
 
 
 class _Predictor:
@@ -138,55 +199,94 @@ class _Predictor:
         self.deployed_model_id = f"{scorer.name}-{scorer.version_id}"
         self.token = settings.token.encode() if settings.token else None
 
-    async def answer(self, scope: Scope, receive: Receive, route: str, endpoint: str,
-                     model: str | None) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    def model_resource(self, project: str | None, location: str | None) -> str:
+        return (f"projects/{project or self.settings.project}/locations/{location or self.settings.location}"
+                f"/models/{self.scorer.name}")
+
+    def endpoint_resource(self, project: str, location: str, endpoint: str) -> dict[str, Any]:
+        """The Endpoint resource (the fields aiplatform.Endpoint reads) with this model deployed."""
+        return {"name": f"projects/{project}/locations/{location}/endpoints/{endpoint}",
+                "displayName": endpoint,
+                "deployedModels": [{"id": self.deployed_model_id, "model": self.model_resource(project, location),
+                                    "modelVersionId": self.scorer.version_id, "displayName": self.scorer.name}],
+                "trafficSplit": {self.deployed_model_id: 100}}
+
+    def error_body(self, exc: RequestError, protocol: str) -> dict[str, Any]:
+        """Vertex's error document or TF Serving's, for the route's protocol."""
+        return error_body(exc.status, exc.message, protocol)
+
+    async def answer(self, scope: Scope, receive: Receive, spec: RouteSpec
+                     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         """(status, JSON body, headers) for one predict request; never raises."""
         started = time.perf_counter()
         request_id = os.urandom(16).hex()
         extra: list[tuple[bytes, bytes]] = []
         try:
-            status, content = 200, await self._predict(scope, receive, request_id, endpoint, model, started)
+            status, content = 200, await self._predict(scope, receive, request_id, spec, started)
         except RequestError as exc:
-            status, content = exc.status, exc.body()
+            status, content = exc.status, self.error_body(exc, spec.protocol)
             if exc.status == 401:
                 extra.append((b"www-authenticate", b"Bearer"))
             elif exc.status == 408:  # the rest of the body may still come: the connection is unusable
                 extra.append((b"connection", b"close"))
         except predlog.PredictionLogError as exc:
             log.error("request %s not answered: %s", request_id, exc)
-            status, content = 503, RequestError(503, "log_unavailable", "the prediction could not be "
-                                                "logged; retry later").body()
+            status, content = 503, self.error_body(RequestError(503, "log_unavailable", "the prediction could "
+                                                                "not be logged; retry later"), spec.protocol)
         except Exception:
             log.exception("request %s failed", request_id)
-            status, content = 500, RequestError(500, "internal", f"internal error (request id "
-                                                f"{request_id})").body()
+            status, content = 500, self.error_body(RequestError(500, "internal", f"internal error (request id "
+                                                                f"{request_id})"), spec.protocol)
         body = orjson.dumps(content)
-        self.metrics.observe(route, status, time.perf_counter() - started)
+        self.metrics.observe(spec.template, status, time.perf_counter() - started)
         return status, body, [(b"content-type", b"application/json"),
                               (b"content-length", str(len(body)).encode()),
                               (b"x-request-id", request_id.encode()), *extra]
 
-    async def _predict(self, scope: Scope, receive: Receive, request_id: str, endpoint: str,
-                       model: str | None, started: float) -> dict[str, Any]:
+    async def _predict(self, scope: Scope, receive: Receive, request_id: str, spec: RouteSpec,
+                       started: float) -> dict[str, Any]:
         self._check_token(scope)
-        if model is not None and model not in self.settings.model_names:
-            raise _unknown_model(model)
+        params = scope["path_params"]
+        name = params["name"] if spec.by_model else params["endpoint"]
+        if spec.by_model and name not in self.settings.model_names:
+            raise _unknown_model(name)
+        version = params.get("version")
+        if version is not None and version != self.scorer.version_id:
+            raise RequestError(404, "unknown_version", f"Servable not found for request: Specific({name[:60]}, "
+                               f"{version[:20]}); this server serves version {self.scorer.version_id}",
+                               field="version")
         _check_content_type(scope)
         payload = _parse_json(await _read_body(scope, receive, self.settings.max_body_bytes,
                                                self.settings.body_timeout_s))
-        batch, instances = validate_payload(payload, self.settings.max_instances)
-        scores = await self.batcher.score(batch)
-        probability = scores.probability.tolist()
-        lower, upper, churn = scores.lower.tolist(), scores.upper.tolist(), scores.churn.tolist()
+        parsed = parse_request(payload, spec.protocol, self.settings.max_instances)
+        if parsed.unusual:
+            self.metrics.observe_unusual(parsed.unusual)
+        outputs = await self._outputs(parsed.batch, parsed.signature)
         latency_ms = (time.perf_counter() - started) * 1000.0
+        interval = outputs["interval"]
+        scores = _LoggedScores(outputs["churn_probability"], interval[:, 0], interval[:, 1], outputs["churn"])
         await self.log.append(predlog.request_record(
-            request_id, predlog.utc_timestamp(), self.scorer.version_id, endpoint, latency_ms, instances,
-            batch.numeric[:, 3], batch.customer_ids, scores))
+            request_id, predlog.utc_timestamp(), self.scorer.version_id, name, latency_ms, parsed.instances,
+            parsed.batch.numeric[:, 3], parsed.batch.customer_ids, scores))
         self.metrics.observe_predictions(scores.probability)
-        predictions = [{"churn_probability": p, "interval": [lo, hi], "churn": c}
-                       for p, lo, hi, c in zip(probability, lower, upper, churn, strict=True)]
-        return {"predictions": predictions, "deployedModelId": self.deployed_model_id,
-                "modelVersionId": self.scorer.version_id}
+        answer = tfserving_body(outputs, parsed.columnar)
+        if spec.vertex_fields:
+            answer.update(deployedModelId=self.deployed_model_id,
+                          model=self.model_resource(params.get("project"), params.get("location")),
+                          modelDisplayName=self.scorer.name, modelVersionId=self.scorer.version_id)
+        return answer
+
+    async def _outputs(self, batch: Batch, signature: str) -> dict[str, np.ndarray]:
+        if batch.has_unknown_categories() and self.scorer.engine != "savedmodel":
+            # The NumPy engine has no weights for StringLookup's out-of-vocabulary slot.
+            index, field = batch.first_unknown_category()
+            raise RequestError(400, "unknown_category", f"instances[{index}].{field}: a value outside the "
+                               f"model's vocabulary ({', '.join(schema.CATEGORICAL_VALUES[field])}); this "
+                               "server scores such values only with --engine savedmodel", index, field)
+        outputs = outputs_of_scores(await self.batcher.score(batch))
+        if signature == ID_SIGNATURE:
+            outputs[schema.ID_COLUMN] = np.array(batch.customer_ids, dtype=object)
+        return outputs
 
     def _check_token(self, scope: Scope) -> None:
         if self.token is None:

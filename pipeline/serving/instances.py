@@ -1,23 +1,27 @@
-"""Request validation from the feature schema, vectorised per column, into an encoded Batch.
+"""Predict request parsing, as TensorFlow Serving's REST API and Vertex AI take them.
 
-Rules (the same as the CSV loader's, pipeline.training.data.validate_frame):
-- each instance is an object with exactly the 19 features; `customerID` may be added and is
-  kept in the prediction log (it lets later labels be joined back for retraining);
-- numeric features are JSON numbers (true/false are not numbers), finite and inside
-  schema.NUMERIC_RANGES, whole numbers where the schema says so;
-- TotalCharges alone may also be text, because it is text in the public file: plain
-  ASCII decimal text (schema.parse_number, the loader's rule: not "1_000", not "٣") is read
-  as its number and a blank (" ") as 0, like the loader does. Other numeric
-  features given as strings are a wrong type: a client sending "12" for tenure has a bug;
-- categorical features are strings from schema.CATEGORICAL_VALUES, compared exactly.
-The first problem found is reported as a RequestError naming the instance index and field.
+Two protocols (pipeline.serving.app picks one per route):
+- "tfserving" (/v1/models/{name}:predict and every :rawPredict, whose body Vertex passes to
+  the container unchanged): {"signature_name"?, "instances": [rows]} or {"signature_name"?,
+  "inputs": {name: [column]}}; other top-level keys are ignored, as TF Serving does.
+- "vertex" (/v1/.../endpoints/{e}:predict): {"instances": [rows], "parameters"?: {}} and
+  nothing else; the prebuilt container serves it with serving_default (Vertex does not pass
+  a signature through :predict, so the ID signature is reached with :rawPredict).
+Inside both, the rules of TF Serving's JSON decoding (tensorflow_serving/util/json_tensor.cc)
+for the churn signatures: each instance has exactly the signature's inputs; float inputs
+take JSON numbers only (no "29.85", no " ", no true); string inputs take strings only.
+Where this server knows more than the SavedModel checks (a value outside the training
+range, a category the vocabulary lacks) it scores the instance as the SavedModel would
+(StringLookup's out-of-vocabulary slot) and reports it in `Parsed.unusual` for a counter.
+The first problem found is a RequestError naming the instance index and field.
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,22 +38,25 @@ EXAMPLE_INSTANCE: dict[str, Any] = {
     "StreamingTV": "No", "StreamingMovies": "No", "Contract": "Month-to-month", "PaperlessBilling": "Yes",
     "PaymentMethod": "Electronic check", "MonthlyCharges": 29.85, "TotalCharges": 29.85,
 }
-TEXT_NUMERIC = frozenset({"TotalCharges"})  # text in the public file
-FEATURE_KEYS = frozenset(schema.FEATURES)
-FEATURE_KEYS_WITH_ID = FEATURE_KEYS | {schema.ID_COLUMN}
-BODY_KEYS = frozenset({"instances", "parameters"})
+DEFAULT_SIGNATURE = "serving_default"
+ID_SIGNATURE = "with_customer_id"  # also takes customerID and echoes it, to join labels later
+SIGNATURE_INPUTS: dict[str, tuple[str, ...]] = {
+    DEFAULT_SIGNATURE: schema.FEATURES, ID_SIGNATURE: (*schema.FEATURES, schema.ID_COLUMN)}
+PROTOCOLS = ("tfserving", "vertex")
+VERTEX_BODY_KEYS = frozenset({"instances", "parameters"})
+OOV = "[UNK]"  # what an unknown category is fed to the SavedModel as: its StringLookup OOV slot
 CODES: dict[str, dict[str, int]] = {
     name: {value: code for code, value in enumerate(values)}
     for name, values in schema.CATEGORICAL_VALUES.items()
 }
+# Code len(values) is the out-of-vocabulary slot.
 VOCABULARIES: dict[str, np.ndarray] = {
-    name: np.array(values, dtype=object) for name, values in schema.CATEGORICAL_VALUES.items()
+    name: np.array([*values, OOV], dtype=object) for name, values in schema.CATEGORICAL_VALUES.items()
 }
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 _NUMBER_TYPES = frozenset({int, float})
-_ID_TYPES = frozenset({str, type(None)})
-_COLUMNS_OF = operator.itemgetter(*schema.NUMERIC_FEATURES, *schema.CATEGORICAL_FEATURES)
-_SIZES = frozenset({len(FEATURE_KEYS), len(FEATURE_KEYS_WITH_ID)})
 _QUOTE_LIMIT = 60
+Locate = Callable[[int, str], str]
 
 
 class RequestError(Exception):
@@ -65,7 +72,7 @@ class RequestError(Exception):
         self.field = field
 
     def body(self) -> dict[str, Any]:
-        """The JSON error document: {"error": {code, message, instance, field}}."""
+        """The JSON error document of the non-predict routes: {"error": {code, message, instance, field}}."""
         return {"error": {"code": self.code, "message": self.message,
                           "instance": self.instance, "field": self.field}}
 
@@ -73,7 +80,8 @@ class RequestError(Exception):
 @dataclass(frozen=True)
 class Batch:
     """Validated instances: numbers in schema.NUMERIC_FEATURES order (n, 4) float64, and
-    category codes (index into schema.CATEGORICAL_VALUES[f]) in CATEGORICAL_FEATURES order."""
+    category codes (index into schema.CATEGORICAL_VALUES[f], len(values) for an unknown
+    value) in CATEGORICAL_FEATURES order."""
 
     numeric: np.ndarray
     codes: np.ndarray
@@ -82,22 +90,56 @@ class Batch:
     def __len__(self) -> int:
         return len(self.numeric)
 
+    def has_unknown_categories(self) -> bool:
+        """Whether a row holds a category outside the vocabulary (code len(values))."""
+        return bool((self.codes >= _VOCABULARY_SIZES).any())
+
+    def first_unknown_category(self) -> tuple[int, str]:
+        """(instance, feature) of the first category outside the vocabulary."""
+        row, column = np.argwhere(self.codes >= _VOCABULARY_SIZES)[0].tolist()
+        return row, schema.CATEGORICAL_FEATURES[column]
+
+
+_VOCABULARY_SIZES = np.array([len(v) for v in schema.CATEGORICAL_VALUES.values()], dtype=np.intp)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One parsed predict request."""
+
+    batch: Batch
+    instances: list[dict[str, Any]]  # row form, as logged
+    signature: str
+    columnar: bool
+    unusual: Counter = field(default_factory=Counter)  # (kind, feature) -> instances
+
+
+def parse_request(payload: Any, protocol: str, max_instances: int) -> Parsed:
+    """Check a parsed predict body under `protocol` ("tfserving" or "vertex")."""
+    if type(payload) is not dict:
+        raise RequestError(400, "invalid_body", 'the body must be a JSON object like {"instances": '
+                           "[{feature: value, ...}]}")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol {protocol!r}: expected one of {PROTOCOLS}")
+    signature = _vertex_signature(payload) if protocol == "vertex" else _tfserving_signature(payload)
+    names = SIGNATURE_INPUTS[signature]
+    columnar = protocol == "tfserving" and "inputs" in payload
+    if columnar:
+        columns = _columns_of_inputs(payload["inputs"], names, max_instances)
+        instances = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+        locate: Locate = _column_place
+    else:
+        instances = _instances_of(payload, max_instances)
+        columns = _columns_of_rows(instances, names)
+        locate = _row_place
+    batch, unusual = _encode(dict(zip(names, columns, strict=True)), locate)
+    return Parsed(batch, instances, signature, columnar, unusual)
+
 
 def validate_payload(payload: Any, max_instances: int) -> tuple[Batch, list[dict[str, Any]]]:
-    """Check a parsed predict body; return the encoded batch and the instances."""
-    instances = _instances_of(payload, max_instances)
-    _check_keys(instances)
-    try:
-        columns = list(zip(*map(_COLUMNS_OF, instances), strict=True))
-    except KeyError:  # a feature is missing although the instance has enough keys
-        raise _first_key_error(instances) from None
-    count = len(schema.NUMERIC_FEATURES)
-    numeric = [_numeric_column(list(values), name)
-               for values, name in zip(columns[:count], schema.NUMERIC_FEATURES, strict=True)]
-    codes = [_category_column(values, name)
-             for values, name in zip(columns[count:], schema.CATEGORICAL_FEATURES, strict=True)]
-    return Batch(numeric=np.array(numeric, dtype=np.float64).T, codes=np.array(codes, dtype=np.intp).T,
-                 customer_ids=_customer_ids(instances)), instances
+    """A TF Serving body checked (see parse_request): the encoded batch and the instances."""
+    parsed = parse_request(payload, "tfserving", max_instances)
+    return parsed.batch, parsed.instances
 
 
 def encode_frame(frame: pd.DataFrame) -> Batch:
@@ -112,7 +154,8 @@ def encode_frame(frame: pd.DataFrame) -> Batch:
 
 
 def raw_features(batch: Batch) -> dict[str, np.ndarray]:
-    """One array per raw feature, as the SavedModel signature takes them."""
+    """One array per raw feature, as the SavedModel signature takes them (an unknown
+    category as OOV, which the StringLookup maps to its out-of-vocabulary slot)."""
     features: dict[str, np.ndarray] = {
         name: batch.numeric[:, column].astype(np.float32)
         for column, name in enumerate(schema.NUMERIC_FEATURES)
@@ -129,123 +172,178 @@ def concat_batches(batches: Sequence[Batch]) -> Batch:
                  customer_ids=[i for b in batches for i in b.customer_ids])
 
 
-def _instances_of(payload: Any, max_instances: int) -> list[Any]:
-    if type(payload) is not dict:
-        raise RequestError(400, "invalid_body", "the body must be a JSON object like "
-                           '{"instances": [{feature: value, ...}], "parameters": {}}')
-    extra = payload.keys() - BODY_KEYS
+def _vertex_signature(payload: dict[str, Any]) -> str:
+    extra = payload.keys() - VERTEX_BODY_KEYS
     if extra:
         name = sorted(map(str, extra))[0]
-        raise RequestError(400, "unknown_field", f"unexpected top-level field {_quote(name)} "
-                           "(expected instances and optionally parameters)", field=name)
+        hint = (" (Vertex :predict always uses serving_default; send signature_name to :rawPredict)"
+                if name == "signature_name" else "")
+        raise RequestError(400, "unknown_field", f"Invalid JSON payload received. Unknown name "
+                           f"{_quote(name)}: expected instances and optionally parameters{hint}", field=name)
     parameters = payload.get("parameters")
     if parameters is not None and type(parameters) is not dict:
-        raise RequestError(400, "invalid_parameters", "parameters must be a JSON object",
-                           field="parameters")
+        raise RequestError(400, "invalid_parameters", "parameters must be a JSON object", field="parameters")
+    return DEFAULT_SIGNATURE
+
+
+def _tfserving_signature(payload: dict[str, Any]) -> str:
+    name = payload.get("signature_name", DEFAULT_SIGNATURE)
+    if type(name) is not str:
+        raise RequestError(400, "invalid_signature", f"JSON Value: {_quote(name)} not formatted correctly. "
+                           "'signature_name' key must be a string value.", field="signature_name")
+    if name not in SIGNATURE_INPUTS:
+        raise RequestError(400, "unknown_signature", f"Serving signature name: {_quote(name)} not found in "
+                           f"signature def (signatures: {', '.join(SIGNATURE_INPUTS)})", field="signature_name")
+    if "inputs" in payload and "instances" in payload:
+        raise RequestError(400, "invalid_body", "Not formatted correctly expecting only one of 'inputs' or "
+                           "'instances' keys to exist", field="instances")
+    if "inputs" not in payload and "instances" not in payload:
+        raise RequestError(400, "invalid_instances", "Missing 'inputs' or 'instances' key", field="instances")
+    return name
+
+
+def _instances_of(payload: dict[str, Any], max_instances: int) -> list[Any]:
     instances = payload.get("instances")
     if type(instances) is not list:
         what = "is missing" if instances is None else "must be a list of objects"
         raise RequestError(400, "invalid_instances", f"instances {what}", field="instances")
     if not instances:
-        raise RequestError(400, "empty_instances", "instances is empty (send at least one)",
+        raise RequestError(400, "empty_instances", "No values in 'instances' array (send at least one)",
                            field="instances")
-    if len(instances) > max_instances:
-        raise RequestError(413, "too_many_instances", f"{len(instances)} instances in one request; "
-                           f"at most {max_instances} are accepted (split the request)",
-                           field="instances")
+    _check_count(len(instances), max_instances, "instances")
     return instances
 
 
-def _check_keys(instances: list[Any]) -> None:
-    """Cheap whole-list checks; the exact keys are confirmed when columns are read."""
-    if set(map(type, instances)) != {dict}:
-        raise _first_key_error(instances)
-    sizes = set(map(len, instances))
-    if not sizes <= _SIZES or (len(FEATURE_KEYS_WITH_ID) in sizes
-                               and not all(schema.ID_COLUMN in item for item in instances
-                                           if len(item) == len(FEATURE_KEYS_WITH_ID))):
-        raise _first_key_error(instances)
+def _check_count(count: int, max_instances: int, where: str) -> None:
+    if count > max_instances:
+        raise RequestError(413, "too_many_instances", f"{count} instances in one request; at most "
+                           f"{max_instances} are accepted (split the request)", field=where)
 
 
-def _first_key_error(instances: list[Any]) -> RequestError:
+def _columns_of_rows(instances: list[Any], names: tuple[str, ...]) -> list[Sequence[Any]]:
+    """Per input, the values of every instance; the keys of each must be exactly `names`."""
+    if set(map(type, instances)) != {dict} or set(map(len, instances)) != {len(names)}:
+        raise _first_key_error(instances, names)
+    try:
+        columns: list[Sequence[Any]] = list(zip(*map(operator.itemgetter(*names), instances), strict=True))
+    except KeyError:  # the right number of keys, not the right ones
+        raise _first_key_error(instances, names) from None
+    return columns
+
+
+def _first_key_error(instances: list[Any], names: tuple[str, ...]) -> RequestError:
     for index, instance in enumerate(instances):
         if type(instance) is not dict:
-            return RequestError(400, "invalid_instance", f"instances[{index}] must be an object "
-                                f"of feature values, got {type(instance).__name__}", instance=index)
-        missing = [name for name in schema.FEATURES if name not in instance]
+            return RequestError(400, "invalid_instance", f"instances[{index}] must be an object of "
+                                f"feature values, got {type(instance).__name__}", instance=index)
+        missing = [name for name in names if name not in instance]
         if missing:
-            return RequestError(400, "missing_feature", f"instances[{index}]: missing feature "
+            return RequestError(400, "missing_feature", f"instances[{index}]: missing named input "
                                 f"{missing[0]}", instance=index, field=missing[0])
-        extra = sorted(str(key) for key in instance if key not in FEATURE_KEYS_WITH_ID)
+        extra = sorted(str(key) for key in instance if key not in names)
         if extra:
-            return RequestError(400, "unknown_feature", f"instances[{index}]: unexpected feature "
-                                f"{_quote(extra[0])} (expected the Telco churn features)",
-                                instance=index, field=extra[0])
-    return RequestError(400, "invalid_instance", "instances do not match the feature schema")
+            hint = (f" (send it with signature_name {ID_SIGNATURE!r} to the TF Serving route or :rawPredict)"
+                    if extra[0] == schema.ID_COLUMN else "")
+            return RequestError(400, "unknown_feature", f"instances[{index}]: JSON object: does not have "
+                                f"named input: {_quote(extra[0])}{hint}", instance=index, field=extra[0])
+    return RequestError(400, "invalid_instance", "instances do not match the signature's inputs")
 
 
-def _numeric_column(values: list[Any], name: str) -> list[float]:
-    # orjson never yields NaN or infinity, and _number refuses them, so min/max are exact.
-    types = set(map(type, values))
-    if not types <= _NUMBER_TYPES:
-        values = [_number(v, index, name) for index, v in enumerate(values)]
-        types = set(map(type, values))
+def _columns_of_inputs(inputs: Any, names: tuple[str, ...], max_instances: int) -> list[Sequence[Any]]:
+    if type(inputs) is not dict:
+        raise RequestError(400, "invalid_inputs", "inputs is a plain value/list, but expecting an object "
+                           "as multiple input tensors required", field="inputs")
+    extra = sorted(str(key) for key in inputs if key not in names)
+    if extra:
+        raise RequestError(400, "unknown_feature", f"inputs: does not have named input: {_quote(extra[0])}",
+                           field=extra[0])
+    columns: list[Sequence[Any]] = []
+    for name in names:
+        if name not in inputs:
+            raise RequestError(400, "missing_feature", f"Missing named input: {name} in 'inputs' object.",
+                               field=name)
+        column = inputs[name]
+        if type(column) is not list:
+            raise RequestError(400, "invalid_inputs", f"inputs.{name} must be a list with one value per "
+                               "instance", field=name)
+        columns.append(column)
+    sizes = {len(column) for column in columns}
+    if len(sizes) != 1:
+        raise RequestError(400, "invalid_inputs", "inputs: every input must have the same number of values "
+                           f"(got sizes {sorted(sizes)[:5]})", field="inputs")
+    size = sizes.pop()
+    if not size:
+        raise RequestError(400, "empty_instances", "inputs holds no values (send at least one)", field="inputs")
+    _check_count(size, max_instances, "inputs")
+    return columns
+
+
+def _row_place(index: int, name: str) -> str:
+    return f"instances[{index}].{name}"
+
+
+def _column_place(index: int, name: str) -> str:
+    return f"inputs.{name}[{index}]"
+
+
+def _encode(columns: dict[str, Sequence[Any]], locate: Locate) -> tuple[Batch, Counter]:
+    unusual: Counter = Counter()
+    numeric = [_numeric_column(list(columns[name]), name, locate, unusual) for name in schema.NUMERIC_FEATURES]
+    codes = [_category_column(columns[name], name, locate, unusual) for name in schema.CATEGORICAL_FEATURES]
+    ids = columns.get(schema.ID_COLUMN)
+    return Batch(numeric=np.array(numeric, dtype=np.float64).T, codes=np.array(codes, dtype=np.intp).T,
+                 customer_ids=_customer_ids(ids, locate) if ids is not None else [None] * len(numeric[0])), unusual
+
+
+def _numeric_column(values: list[Any], name: str, locate: Locate, unusual: Counter) -> list[float]:
+    # A float32 input takes JSON numbers only (json_tensor.cc: "is not of expected type: float").
+    if not set(map(type, values)) <= _NUMBER_TYPES:
+        index = next(i for i, v in enumerate(values) if type(v) not in _NUMBER_TYPES)
+        raise RequestError(400, "wrong_type", f"{locate(index, name)}: JSON Value: {_quote(values[index])} "
+                           f"Type: {_json_type(values[index])} is not of expected type: float (send a JSON "
+                           "number)", instance=index, field=name)
+    # orjson never yields NaN or infinity; beyond float32 the model would see infinity.
+    if max(values) > FLOAT32_MAX or min(values) < -FLOAT32_MAX:
+        index = next(i for i, v in enumerate(values) if not -FLOAT32_MAX <= v <= FLOAT32_MAX)
+        raise RequestError(400, "out_of_range", f"{locate(index, name)}: {_quote(values[index])} does not "
+                           "fit a float32", instance=index, field=name)
     bounds = schema.NUMERIC_RANGES[name]
-    if min(values) < bounds.low or max(values) > bounds.high or (
-            bounds.integer and float in types and not all(v == int(v) for v in values)):
-        raise _range_error(values, name)
+    outside = sum(1 for v in values if not bounds.low <= v <= bounds.high
+                  or (bounds.integer and v != int(v)))
+    if outside:  # scored like the SavedModel does; counted so drift shows
+        unusual["out_of_range", name] += outside
     return values
 
 
-def _range_error(values: list[float], name: str) -> RequestError:
-    bounds = schema.NUMERIC_RANGES[name]
-    index = next(i for i, v in enumerate(values)
-                 if not bounds.low <= v <= bounds.high or (bounds.integer and v != int(v)))
-    kind = "whole number" if bounds.integer else "number"
-    return RequestError(400, "out_of_range", f"instances[{index}].{name}: {_quote(values[index])} is "
-                        f"out of range (expected a {kind} from {bounds.low:g} to {bounds.high:g})",
-                        instance=index, field=name)
-
-
-def _number(value: Any, index: int, name: str) -> float:
-    if type(value) is float or type(value) is int:
-        return value
-    if type(value) is str and name in TEXT_NUMERIC:
-        if not value.strip():
-            return 0.0  # the public file leaves TotalCharges blank for new customers
-        number = schema.parse_number(value)  # the CSV loader's rule: not float()'s "1_000" or "٣"
-        if number is not None:
-            return number
-    expected = "a JSON number (or plain decimal text)" if name in TEXT_NUMERIC else "a JSON number"
-    raise RequestError(400, "wrong_type", f"instances[{index}].{name}: {_quote(value)} is not a "
-                       f"number (expected {expected})", instance=index, field=name)
-
-
-def _category_column(values: Sequence[Any], name: str) -> list[int]:
-    try:  # only str keys: other types miss or are unhashable
-        return list(map(CODES[name].__getitem__, values))
-    except (KeyError, TypeError):
-        raise _category_error(values, name) from None
-
-
-def _category_error(values: Sequence[Any], name: str) -> RequestError:
+def _category_column(values: Sequence[Any], name: str, locate: Locate, unusual: Counter) -> list[int]:
     lookup = CODES[name]
-    index = next(i for i, v in enumerate(values) if type(v) is not str or v not in lookup)
-    allowed = ", ".join(schema.CATEGORICAL_VALUES[name])
-    if type(values[index]) is not str:
-        return RequestError(400, "wrong_type", f"instances[{index}].{name}: {_quote(values[index])} "
-                            f"is not a string (expected one of {allowed})", instance=index, field=name)
-    return RequestError(400, "unknown_category", f"instances[{index}].{name}: unknown value "
-                        f"{_quote(values[index])} (expected one of {allowed})", instance=index, field=name)
+    try:  # only str keys: other types miss or are unhashable
+        return list(map(lookup.__getitem__, values))
+    except (KeyError, TypeError):
+        pass
+    wrong = next((i for i, v in enumerate(values) if type(v) is not str), None)
+    if wrong is not None:
+        raise RequestError(400, "wrong_type", f"{locate(wrong, name)}: JSON Value: {_quote(values[wrong])} "
+                           f"Type: {_json_type(values[wrong])} is not of expected type: string",
+                           instance=wrong, field=name)
+    oov = len(schema.CATEGORICAL_VALUES[name])
+    codes = [lookup.get(v, oov) for v in values]
+    unusual["unknown_category", name] += codes.count(oov)
+    return codes
 
 
-def _customer_ids(instances: list[dict[str, Any]]) -> list[str | None]:
-    ids = [item.get(schema.ID_COLUMN) for item in instances]
-    if not set(map(type, ids)) <= _ID_TYPES:
-        index = next(i for i, v in enumerate(ids) if type(v) not in _ID_TYPES)
-        raise RequestError(400, "wrong_type", f"instances[{index}].{schema.ID_COLUMN} must be a string",
-                           instance=index, field=schema.ID_COLUMN)
-    return ids
+def _customer_ids(ids: Sequence[Any], locate: Locate) -> list[str | None]:
+    wrong = next((i for i, v in enumerate(ids) if type(v) is not str), None)
+    if wrong is not None:
+        raise RequestError(400, "wrong_type", f"{locate(wrong, schema.ID_COLUMN)}: JSON Value: "
+                           f"{_quote(ids[wrong])} Type: {_json_type(ids[wrong])} is not of expected type: "
+                           "string", instance=wrong, field=schema.ID_COLUMN)
+    return list(ids)
+
+
+def _json_type(value: Any) -> str:
+    return {bool: "Bool", int: "Number", float: "Number", str: "String", list: "Array",
+            dict: "Object", type(None): "Null"}.get(type(value), type(value).__name__)
 
 
 def _quote(value: Any) -> str:

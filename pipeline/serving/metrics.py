@@ -6,6 +6,8 @@
     churn_connections_refused_total{reason}       connections closed before a request reached the app
     churn_request_instances                       instances per predict request (histogram)
     churn_prediction_score                        churn probabilities served (histogram)
+    churn_unusual_inputs_total{kind,feature}      instances scored although outside what training saw
+                                                  (kind out_of_range or unknown_category)
     churn_model_info{name,version,engine}         the model version being served
 """
 
@@ -73,6 +75,9 @@ class ServerMetrics:
                                    buckets=INSTANCE_BUCKETS, registry=self.registry)
         self.refused = Counter("churn_connections_refused", "Connections closed before a request reached "
                                "the app, by reason.", ["reason"], registry=self.registry)
+        self.unusual = Counter("churn_unusual_inputs", "Instances scored with a value outside the training "
+                               "range or a category outside the vocabulary (TF Serving scores them too).",
+                               ["kind", "feature"], registry=self.registry)
         self.scores = ScoreHistogram("churn_prediction_score", "Churn probabilities served.", SCORE_BUCKETS)
         self.registry.register(self.scores)
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
@@ -98,6 +103,11 @@ class ServerMetrics:
         """Record the instances and scores of one successful predict request."""
         self.instances.observe(len(probabilities))
         self.scores.observe_many(probabilities)
+
+    def observe_unusual(self, counts: dict[tuple[str, str], int]) -> None:
+        """Count instances scored with out-of-range values or unknown categories."""
+        for (kind, feature), count in counts.items():
+            self.unusual.labels(kind, feature).inc(count)
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""

@@ -20,6 +20,7 @@ import pandas as pd
 
 from pipeline.core import atomic
 from pipeline.errors import ServingError
+from pipeline.serving.instances import ID_SIGNATURE
 from pipeline.tools import synth
 from pipeline.training import schema
 
@@ -71,8 +72,9 @@ def drifted_customers(rows: int, shifts: list[str], seed: int, strength: float =
 
 
 def instances_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """JSON instances as a client would send them: numbers as numbers, categories as text,
-    and the customerID the local server logs so labels can be joined later."""
+    """JSON instances as a client would send them: numbers as JSON numbers (a blank
+    TotalCharges as 0, as the loader reads it), categories as text, and the customerID that
+    the ID signature takes and the prediction log keeps, so labels can be joined later."""
     features = frame[[schema.ID_COLUMN, *schema.FEATURES]].copy()
     for name in schema.NUMERIC_FEATURES:
         features[name] = pd.to_numeric(features[name].astype(str).str.strip().replace("", "0"))
@@ -97,7 +99,9 @@ def simulate(url: str, endpoint: str, shifts: list[str], rows: int, out_dir: Pat
     """Send `rows` generated (optionally shifted) customers in batches; keep the labels."""
     if not 0 < rows <= MAX_ROWS:
         raise ServingError(f"--rows {rows}: choose 1 to {MAX_ROWS:,} (simulated load is bounded)")
-    route = f"{require_loopback(url)}/v1/endpoints/{endpoint}:predict"
+    # :rawPredict hands the body to TF Serving unchanged (on Vertex too), so signature_name
+    # reaches the signature that takes customerID; :predict would refuse the extra key.
+    route = f"{require_loopback(url)}/v1/endpoints/{endpoint}:rawPredict"
     frame = drifted_customers(rows, shifts, seed)
     instances = instances_of(frame)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -124,7 +128,7 @@ def _post(route: str, instances: list[dict[str, Any]], token: str | None) -> boo
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    body = json.dumps({"instances": instances}).encode()
+    body = json.dumps({"signature_name": ID_SIGNATURE, "instances": instances}).encode()
     request = urllib.request.Request(route, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:

@@ -126,8 +126,11 @@ def connect(server: Server) -> socket.socket:
 
 
 def status_and_code(answer: bytes) -> tuple[int, str]:
+    """Status and machine code of the HTTP layer's errors; for the TF Serving route's
+    {"error": "..."} the message stands in for the code."""
     head, _, body = answer.partition(b"\r\n\r\n")
-    return int(head.split()[1]), json.loads(body)["error"]["code"]
+    error = json.loads(body)["error"]
+    return int(head.split()[1]), error if isinstance(error, str) else error["code"]
 
 
 def open_many(server: Server, count: int, first_bytes: bytes) -> list[socket.socket]:
@@ -185,7 +188,9 @@ def test_half_sent_headers_get_408_in_time(live: Server, count: int) -> None:
 @pytest.mark.parametrize("count", [pytest.param(300, marks=pytest.mark.slow), 20])
 def test_content_length_longer_than_the_body_gets_408(live: Server, count: int) -> None:
     socks = open_many(live, count, PREDICT_HEAD + BODY[:30])
-    check_dropped(all_closed_within(socks, TIMEOUT_S + 3), count, (408, "body_timeout"))
+    # the predict route answers this 408 itself, in TF Serving's {"error": "..."} shape
+    expected = (408, f"the body did not arrive within {TIMEOUT_S:g} s of the headers")
+    check_dropped(all_closed_within(socks, TIMEOUT_S + 3), count, expected)
     assert request(live, "GET", "/health")[0] == 200
 
 
@@ -240,7 +245,7 @@ def test_framing_errors_and_forms_are_4xx_json(live: Server) -> None:
     sock.sendall(b"FOO / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert status_and_code(until_closed(sock)[0]) == (400, "invalid_http")
     status, answer, _ = predict(live, content_type="application/x-www-form-urlencoded")
-    assert status == 415 and answer["error"]["code"] == "unsupported_media_type"
+    assert status == 415 and "Content-Type must be application/json" in answer["error"]
 
 
 # the prediction log
@@ -273,7 +278,7 @@ def test_a_log_locked_by_another_process_gives_fast_503s_and_health_keeps_answer
     assert max(seconds for _, _, seconds in side) < 0.5
     assert len(outcomes) == 4
     for status, answer, seconds in outcomes:
-        assert status == 503 and answer["error"]["code"] == "log_unavailable"
+        assert status == 503 and "could not be logged" in answer["error"]
         assert seconds < 4 * BUSY_TIMEOUT_MS / 1000 + 1.5  # batches queue behind one another
     assert predict(live)[0] == 200  # lock released: back to normal
 

@@ -1,4 +1,6 @@
-"""Request validation: the schema's rules, one clear error naming the instance and field."""
+"""Request parsing as TF Serving and Vertex take requests: row and columnar formats,
+signatures, JSON numbers only, exact keys; one clear error naming the instance and field;
+out-of-range values and unknown categories scored (OOV) and counted, not refused."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ import pytest
 
 from pipeline.serving.instances import (
     EXAMPLE_INSTANCE,
+    OOV,
     RequestError,
     encode_frame,
+    parse_request,
     raw_features,
     validate_payload,
 )
@@ -40,32 +44,102 @@ def test_valid_instances_are_encoded_in_schema_order() -> None:
     assert features["tenure"].dtype == np.float32
 
 
-@pytest.mark.parametrize("text, number", [(" ", 0.0), ("", 0.0), ("1889.5", 1889.5), (" 12 ", 12.0)])
-def test_total_charges_may_be_text_like_the_public_file(text: str, number: float) -> None:
-    batch, _ = validate_payload({"instances": [dict(VALID, TotalCharges=text)]}, 10)
-    assert batch.numeric[0, 3] == number
+@pytest.mark.parametrize("text", [" ", "", "1889.5", " 12 "])
+def test_numbers_as_text_are_refused_like_tf_serving(text: str) -> None:
+    # json_tensor.cc: a string for a float tensor "is not of expected type: float"
+    error = refused([dict(VALID, TotalCharges=text)])
+    assert (error.code, error.field, error.instance) == ("wrong_type", "TotalCharges", 0)
+    assert "is not of expected type: float" in error.message
 
 
-def test_customer_id_is_kept_apart_from_the_features() -> None:
-    batch, _ = validate_payload({"instances": [dict(VALID, customerID="7590-VHVEG")]}, 10)
-    assert batch.customer_ids == ["7590-VHVEG"]
-    assert refused([dict(VALID, customerID=7)]).field == "customerID"
+def test_customer_id_comes_through_the_id_signature() -> None:
+    body = {"signature_name": "with_customer_id", "instances": [dict(VALID, customerID="7590-VHVEG")]}
+    parsed = parse_request(body, "tfserving", 10)
+    assert parsed.batch.customer_ids == ["7590-VHVEG"] and parsed.signature == "with_customer_id"
+    error = refused([dict(VALID, customerID="7590-VHVEG")])  # serving_default has no customerID input
+    assert (error.code, error.field) == ("unknown_feature", "customerID") and "with_customer_id" in error.message
+    with pytest.raises(RequestError, match="customerID"):
+        parse_request({**body, "instances": [dict(VALID, customerID=7)]}, "tfserving", 10)
+    with pytest.raises(RequestError, match="missing named input customerID"):
+        parse_request({**body, "instances": [VALID]}, "tfserving", 10)
+
+
+def test_vertex_predict_takes_instances_and_parameters_only() -> None:
+    parsed = parse_request({"instances": [VALID], "parameters": {"x": 1}}, "vertex", 10)
+    assert parsed.signature == "serving_default" and not parsed.columnar
+    for extra in ("signature_name", "inputs"):
+        with pytest.raises(RequestError, match=extra) as caught:
+            parse_request({"instances": [VALID], extra: "with_customer_id"}, "vertex", 10)
+        assert caught.value.status == 400
+
+
+def test_tf_serving_ignores_unknown_top_level_keys_and_checks_signature_name() -> None:
+    assert len(parse_request({"instances": [VALID], "parameters": 3, "x": 1}, "tfserving", 10).batch) == 1
+    for name, code in [("nope", "unknown_signature"), (3, "invalid_signature")]:
+        with pytest.raises(RequestError) as caught:
+            parse_request({"instances": [VALID], "signature_name": name}, "tfserving", 10)
+        assert (caught.value.code, caught.value.field) == (code, "signature_name")
+
+
+def test_columnar_inputs_match_row_instances() -> None:
+    second = dict(VALID, tenure=40, Contract="Two year")
+    rows = parse_request({"instances": [VALID, second]}, "tfserving", 10)
+    columns = parse_request({"inputs": {k: [VALID[k], second[k]] for k in VALID}}, "tfserving", 10)
+    assert columns.columnar and not rows.columnar and columns.instances == rows.instances
+    np.testing.assert_array_equal(columns.batch.numeric, rows.batch.numeric)
+    np.testing.assert_array_equal(columns.batch.codes, rows.batch.codes)
+
+
+@pytest.mark.parametrize("inputs, code, field", [
+    ({k: [v] for k, v in VALID.items() if k != "tenure"}, "missing_feature", "tenure"),
+    ({**{k: [v] for k, v in VALID.items()}, "extra": [1]}, "unknown_feature", "extra"),
+    ({**{k: [v] for k, v in VALID.items()}, "tenure": 1}, "invalid_inputs", "tenure"),
+    ({**{k: [v] for k, v in VALID.items()}, "tenure": [1, 2]}, "invalid_inputs", "inputs"),
+    ({k: [] for k in VALID}, "empty_instances", "inputs"),
+    ({**{k: [v] for k, v in VALID.items()}, "tenure": ["1"]}, "wrong_type", "tenure"),
+    ([1, 2], "invalid_inputs", "inputs"),
+])
+def test_columnar_errors(inputs: Any, code: str, field: str) -> None:
+    with pytest.raises(RequestError) as caught:
+        parse_request({"inputs": inputs}, "tfserving", 10)
+    assert (caught.value.status, caught.value.code, caught.value.field) == (400, code, field)
+    if code == "wrong_type":
+        assert "inputs.tenure[0]" in caught.value.message
+
+
+def test_both_or_neither_of_instances_and_inputs_is_refused() -> None:
+    for body in [{"instances": [VALID], "inputs": {}}, {"signature_name": "serving_default"}]:
+        with pytest.raises(RequestError):
+            parse_request(body, "tfserving", 10)
+
+
+@pytest.mark.parametrize("change, kind, field", [
+    ({"tenure": 1.5}, "out_of_range", "tenure"),
+    ({"tenure": 73}, "out_of_range", "tenure"),
+    ({"MonthlyCharges": -1}, "out_of_range", "MonthlyCharges"),
+    ({"Contract": "Weekly"}, "unknown_category", "Contract"),
+    ({"Contract": "month-to-month"}, "unknown_category", "Contract"),
+])
+def test_what_tf_serving_would_score_is_scored_and_counted(change: dict, kind: str, field: str) -> None:
+    parsed = parse_request({"instances": [VALID, dict(VALID, **change)]}, "tfserving", 10)
+    assert dict(parsed.unusual) == {(kind, field): 1}
+    if kind == "unknown_category":
+        assert parsed.batch.has_unknown_categories() and parsed.batch.first_unknown_category() == (1, field)
+        assert raw_features(parsed.batch)[field].tolist()[1] == OOV
+    else:
+        assert not parsed.batch.has_unknown_categories()
 
 
 @pytest.mark.parametrize("change, code, field", [
     ({"tenure": "abc"}, "wrong_type", "tenure"),
-    ({"tenure": "12"}, "wrong_type", "tenure"),  # only TotalCharges may be text
+    ({"tenure": "12"}, "wrong_type", "tenure"),
+    ({"TotalCharges": "29.85"}, "wrong_type", "TotalCharges"),
     ({"SeniorCitizen": True}, "wrong_type", "SeniorCitizen"),
     ({"MonthlyCharges": None}, "wrong_type", "MonthlyCharges"),
     ({"TotalCharges": "NaN"}, "wrong_type", "TotalCharges"),
     ({"TotalCharges": "inf"}, "wrong_type", "TotalCharges"),
     ({"TotalCharges": [1]}, "wrong_type", "TotalCharges"),
-    ({"tenure": 1.5}, "out_of_range", "tenure"),
-    ({"tenure": 73}, "out_of_range", "tenure"),
-    ({"MonthlyCharges": -1}, "out_of_range", "MonthlyCharges"),
-    ({"TotalCharges": 1e300}, "out_of_range", "TotalCharges"),
-    ({"Contract": "Weekly"}, "unknown_category", "Contract"),
-    ({"Contract": "month-to-month"}, "unknown_category", "Contract"),
+    ({"TotalCharges": 1e300}, "out_of_range", "TotalCharges"),  # beyond float32
     ({"gender": 1}, "wrong_type", "gender"),
     ({"gender": {"a": 1}}, "wrong_type", "gender"),
     ({"gender": ["Male"]}, "wrong_type", "gender"),
@@ -103,10 +177,11 @@ def test_missing_feature_replaced_by_customer_id_is_still_missing() -> None:
     ({"instances": [VALID], "parameters": 3}, "invalid_parameters", 400),
     ({"instances": [VALID], "instance": []}, "unknown_field", 400),
     ({"instances": [VALID] * 11}, "too_many_instances", 413),
+    ({"instances": [[1, 2]]}, "invalid_instance", 400),
 ])
 def test_body_shape_errors(body: Any, code: str, status: int) -> None:
     with pytest.raises(RequestError) as caught:
-        validate_payload(body, 10)
+        parse_request(body, "vertex", 10)
     assert (caught.value.code, caught.value.status) == (code, status)
     assert caught.value.body()["error"]["message"]
 
@@ -119,20 +194,28 @@ def test_encode_frame_matches_validate_payload(tmp_path) -> None:
     validated = next(data.iter_batches(csv, require_label=False))
     from_frame = encode_frame(validated)
     instances = pd.read_csv(csv, dtype=str, keep_default_na=False).drop(columns=["customerID", "Churn"])
-    records = [{k: (float(v) if k in ("MonthlyCharges",) else int(v) if k in ("tenure", "SeniorCitizen") else v)
+    records = [{k: (float(v.strip() or 0) if k in ("MonthlyCharges", "TotalCharges")
+                    else int(v) if k in ("tenure", "SeniorCitizen") else v)
                 for k, v in row.items()} for row in instances.to_dict("records")]
     from_json, _ = validate_payload({"instances": records}, 1000)
     np.testing.assert_array_equal(from_frame.codes, from_json.codes)
     np.testing.assert_allclose(from_frame.numeric, from_json.numeric)
     assert from_frame.customer_ids == validated["customerID"].tolist()
+    assert from_json.customer_ids == [None] * 50
+
+
+def test_a_huge_bad_value_is_not_echoed_whole() -> None:
+    error = refused([dict(VALID, tenure="x" * 5_000_000)])
+    assert error.code == "wrong_type" and len(error.message) < 300
+    assert "5,000,000 characters" in error.message
 
 
 NOT_PLAIN_NUMBERS = ["1_000", "\u0663", "\u0661\u0662", "inf", "-Infinity", "nan", "0x10", "1e999", "12,5", "\uff11"]
 
 
 @pytest.mark.parametrize("text", NOT_PLAIN_NUMBERS)
-def test_total_charges_text_follows_the_loaders_number_rule(text: str, tmp_path) -> None:
-    # float() takes "1_000" and Arabic-Indic digits; the server and the CSV loader both refuse them.
+def test_odd_number_text_is_refused_by_the_server_and_the_loader(text: str, tmp_path) -> None:
+    # The server takes no text for a number at all; the CSV loader reads plain decimal text only.
     error = refused([dict(VALID, TotalCharges=text)])
     assert (error.code, error.field) == ("wrong_type", "TotalCharges")
     from pipeline.tools import synth
@@ -143,15 +226,3 @@ def test_total_charges_text_follows_the_loaders_number_rule(text: str, tmp_path)
     frame.to_csv(path, index=False)
     with pytest.raises(data.DataError, match=r"column TotalCharges, line 4: .* is not a number"):
         data.load_dataset(path, require_label=False)
-
-
-@pytest.mark.parametrize("text, number", [("1e3", 1000.0), ("+12.5", 12.5), (".5", 0.5), ("7.", 7.0)])
-def test_plain_decimal_text_is_a_number_in_both(text: str, number: float) -> None:
-    batch, _ = validate_payload({"instances": [dict(VALID, TotalCharges=text)]}, 10)
-    assert batch.numeric[0, 3] == number == schema.parse_number(text)
-
-
-def test_a_huge_bad_value_is_not_echoed_whole() -> None:
-    error = refused([dict(VALID, gender="x" * 5_000_000)])
-    assert error.code == "unknown_category" and len(error.message) < 300
-    assert "5,000,000 characters" in error.message

@@ -18,7 +18,7 @@ import pytest
 
 from pipeline.serving import predlog
 from pipeline.serving.instances import EXAMPLE_INSTANCE as VALID
-from pipeline.serving.instances import validate_payload
+from pipeline.serving.instances import parse_request
 from pipeline.serving.logexport import export_log
 from pipeline.serving.predlog import PredictionLog, PredictionLogError
 from pipeline.serving.scorer import Scores
@@ -29,7 +29,12 @@ T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
 
 def rows(request_id: str, count: int = 1, moment: dt.datetime = T0, **instance_changes) -> tuple:
     """The log record of a request of `count` identical instances."""
-    batch, instances = validate_payload({"instances": [dict(VALID, **instance_changes)] * count}, 100)
+    instance = dict(VALID, **instance_changes)
+    if instance.get("customerID", "") is None:  # a request through serving_default: no ID
+        del instance["customerID"]
+    signature = "with_customer_id" if "customerID" in instance else "serving_default"
+    parsed = parse_request({"signature_name": signature, "instances": [instance] * count}, "tfserving", 100)
+    batch, instances = parsed.batch, parsed.instances
     scores = Scores(np.full(count, 0.7), np.full(count, 0.6), np.full(count, 0.8), np.full(count, True))
     return predlog.request_record(request_id, predlog.utc_timestamp(moment), "3", "churn-endpoint", 1.5,
                                   instances, batch.numeric[:, 3], batch.customer_ids, scores)
@@ -97,7 +102,7 @@ def test_appends_arriving_during_a_commit_share_one_transaction(tmp_path: Path,
 
 def test_frames_have_one_column_per_feature(tmp_path: Path) -> None:
     log = PredictionLog(tmp_path / "log.sqlite").open()
-    log.write(rows("a", 2, customerID="7590-VHVEG", TotalCharges=" "))
+    log.write(rows("a", 2, customerID="7590-VHVEG", TotalCharges=0))
     log.write(rows("b", 3, T0 + dt.timedelta(hours=1)))
     log.close()
     frames = list(predlog.iter_log_frames(tmp_path / "log.sqlite", chunk_rows=2))
@@ -106,7 +111,7 @@ def test_frames_have_one_column_per_feature(tmp_path: Path) -> None:
     assert list(frame.columns) == list(predlog.FRAME_COLUMNS)
     assert frame["request_id"].tolist() == ["a", "a", "b", "b", "b"]
     assert frame["instance"].tolist() == [0, 1, 0, 1, 2]
-    assert frame["TotalCharges"].tolist()[:2] == [0.0, 0.0]  # blank text logged as read: 0
+    assert frame["TotalCharges"].tolist()[:2] == [0.0, 0.0]
     assert frame["Contract"].iloc[0] == "Month-to-month" and frame["tenure"].dtype == np.float64
     assert frame["customerID"].iloc[0] == "7590-VHVEG" and pd.isna(frame["customerID"].iloc[2])
     assert frame["churn"].all()
