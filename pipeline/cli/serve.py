@@ -32,10 +32,12 @@ def serve_command(
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Serve a model with Vertex AI's predict protocol until Ctrl-C.
+    """Serve a model as Vertex AI's prebuilt TensorFlow container does, until Ctrl-C.
 
-    POST /v1/endpoints/{endpoint}:predict and /v1/models/churn:predict with
-    {"instances": [{feature: value, ...}]}; GET /health, /v1/models/churn, /metrics.
+    Vertex routes: POST /v1/projects/P/locations/L/endpoints/E:predict (and :rawPredict),
+    /v1/endpoints/E:predict; TF Serving routes: POST /v1/models/churn:predict with row
+    "instances" or columnar "inputs" and "signature_name" (with_customer_id carries customerID).
+    GET /health, /v1/models/churn, /v1/projects/P/locations/L/endpoints/E, /metrics.
     Bearer-token auth is on when the variable named by serve.auth_token_env is set.
     Example: [bold]CHURN_API_TOKEN=s3cret churn serve --model churn@champion --port 8080[/]
     """

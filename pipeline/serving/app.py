@@ -55,7 +55,7 @@ from pipeline.serving.answers import error_body, tfserving_body
 from pipeline.serving.batching import MicroBatcher
 from pipeline.serving.instances import ID_SIGNATURE, Batch, RequestError, parse_request
 from pipeline.serving.metrics import CONTENT_TYPE, ServerMetrics
-from pipeline.serving.scorer import Scorer, Scores
+from pipeline.serving.scorer import Scorer
 from pipeline.training import schema
 
 log = logging.getLogger(__name__)
@@ -84,18 +84,6 @@ PREDICT_ROUTES = (
     RouteSpec(MODEL_ROUTE, "tfserving", False, by_model=True),
     RouteSpec("/v1/models/{name}/versions/{version}:predict", "tfserving", False, by_model=True),
 )
-
-
-def scorer_outputs(scorer: Scorer, batch: Batch) -> dict[str, np.ndarray]:
-    """The serving signature's outputs for `batch`, in signature order with its dtypes."""
-    return outputs_of_scores(scorer.score(batch))
-
-
-def outputs_of_scores(scores: Scores) -> dict[str, np.ndarray]:
-    """Scores as the SavedModel's serving_default outputs."""
-    return {"churn_probability": scores.probability.astype(np.float32),
-            "interval": np.stack([scores.lower, scores.upper], axis=1).astype(np.float32),
-            "churn": scores.churn.astype(bool)}
 
 
 @dataclass(frozen=True)
@@ -277,13 +265,7 @@ class _Predictor:
         return answer
 
     async def _outputs(self, batch: Batch, signature: str) -> dict[str, np.ndarray]:
-        if batch.has_unknown_categories() and self.scorer.engine != "savedmodel":
-            # The NumPy engine has no weights for StringLookup's out-of-vocabulary slot.
-            index, field = batch.first_unknown_category()
-            raise RequestError(400, "unknown_category", f"instances[{index}].{field}: a value outside the "
-                               f"model's vocabulary ({', '.join(schema.CATEGORICAL_VALUES[field])}); this "
-                               "server scores such values only with --engine savedmodel", index, field)
-        outputs = outputs_of_scores(await self.batcher.score(batch))
+        outputs = dict(await self.batcher.outputs(batch))
         if signature == ID_SIGNATURE:
             outputs[schema.ID_COLUMN] = np.array(batch.customer_ids, dtype=object)
         return outputs

@@ -15,11 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from pipeline.serving.instances import Batch, concat_batches
-from pipeline.serving.scorer import Scorer, Scores
+from pipeline.serving.scorer import Outputs, Scorer
 
 
 class MicroBatcher:
-    """Scores batches for one Scorer, grouping the ones that arrive together."""
+    """Answers batches for one Scorer (its signature outputs), grouping the ones that arrive
+    together."""
 
     def __init__(self, scorer: Scorer, window_ms: float = 0.0, threaded: bool = False) -> None:
         self.scorer = scorer
@@ -34,8 +35,8 @@ class MicroBatcher:
         slow = scorer.engine == "savedmodel"
         return cls(scorer, window_ms if slow else 0.0, threaded=slow)
 
-    async def score(self, batch: Batch) -> Scores:
-        """The scores of `batch`, computed in one model call with its neighbours."""
+    async def outputs(self, batch: Batch) -> Outputs:
+        """The outputs for `batch`, computed in one model call with its neighbours."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._pending.append((batch, future))
@@ -64,7 +65,7 @@ class MicroBatcher:
             work.add_done_callback(lambda done: self._deliver(loop, taken, _result(done)))
 
     def _deliver(self, loop: asyncio.AbstractEventLoop, taken: list[tuple[Batch, asyncio.Future]],
-                 outcome: list[Scores] | BaseException) -> None:
+                 outcome: list[Outputs] | BaseException) -> None:
         for index, (_, future) in enumerate(taken):
             if future.done():
                 continue
@@ -78,21 +79,21 @@ class MicroBatcher:
             self._busy = False
 
 
-def _score_all(scorer: Scorer, batches: list[Batch]) -> list[Scores] | BaseException:
-    """Per batch scores from one model call; an exception is returned, not raised, so every
+def _score_all(scorer: Scorer, batches: list[Batch]) -> list[Outputs] | BaseException:
+    """Per batch outputs from one model call; an exception is returned, not raised, so every
     waiting request gets it."""
     try:
         if len(batches) == 1:
-            return [scorer.score(batches[0])]
-        joint = scorer.score(concat_batches(batches))
+            return [scorer.outputs(batches[0])]
+        joint = scorer.outputs(concat_batches(batches))
     except Exception as exc:  # noqa: BLE001 - delivered to each waiting request
         return exc
     ends = np.cumsum([len(batch) for batch in batches])
-    return [Scores(joint.probability[start:end], joint.lower[start:end], joint.upper[start:end],
-                   joint.churn[start:end]) for start, end in zip([0, *ends[:-1]], ends, strict=True)]
+    return [{name: values[start:end] for name, values in joint.items()}
+            for start, end in zip([0, *ends[:-1]], ends, strict=True)]
 
 
-def _result(done: asyncio.Future) -> list[Scores] | BaseException:
+def _result(done: asyncio.Future) -> list[Outputs] | BaseException:
     if done.cancelled():
         return RuntimeError("model call cancelled (server stopping)")
     return done.exception() or done.result()

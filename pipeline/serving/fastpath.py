@@ -49,7 +49,7 @@ class NumpyNetwork:
     """First Dense layer with the normalization folded into its numeric rows, applied to
     [numbers | one-hot codes] in one product; then the remaining Dense layers."""
 
-    first_weights: np.ndarray  # (4 + sum of vocabulary sizes, units)
+    first_weights: np.ndarray  # (4 + sum of (vocabulary size + 1 out-of-vocabulary row), units)
     category_offsets: np.ndarray  # (15,), column of each feature's first value
     first_bias: np.ndarray
     first_activation: str
@@ -155,7 +155,8 @@ def _fold_normalization(model: Any, first: DenseLayer, start: int) -> tuple[np.n
 
 
 def _category_rows(model: Any, weights: np.ndarray, starts: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """First-layer rows of each schema value, in schema order, features stacked."""
+    """First-layer rows of each schema value, in schema order, then the out-of-vocabulary
+    row (an unknown value's code is len(values)), features stacked."""
     rows: list[np.ndarray] = []
     offsets: list[int] = []
     for name, values in schema.CATEGORICAL_VALUES.items():
@@ -165,5 +166,6 @@ def _category_rows(model: Any, weights: np.ndarray, starts: dict[str, Any]) -> t
         vocabulary = [str(v) for v in layer.get_vocabulary()]
         start = int(starts[layer.name])
         offsets.append(sum(len(r) for r in rows))
-        rows.append(weights[[start + vocabulary.index(value) for value in values]])
+        oov = vocabulary.index(layer.oov_token)
+        rows.append(weights[[start + vocabulary.index(value) for value in values] + [start + oov]])
     return np.concatenate(rows), np.array(offsets, dtype=np.intp)

@@ -112,7 +112,9 @@ def scorer_from_dirs(name: str, version_id: str, model_dir: Path, source_dir: Pa
 
 
 def sample_batch(rows: int = VERIFY_ROWS, seed: int = VERIFY_SEED) -> Batch:
-    """Deterministic rows: every category value, numeric bounds, random values between."""
+    """Deterministic rows: every category value and an unknown one (code len(values), which the
+    model's StringLookup scores through its out-of-vocabulary slot), numeric bounds, random
+    values between."""
     wanted, rows = rows, max(rows, VERIFY_ROWS)
     rng = np.random.default_rng(seed)
     numeric = np.empty((rows, len(schema.NUMERIC_FEATURES)))
@@ -122,16 +124,16 @@ def sample_batch(rows: int = VERIFY_ROWS, seed: int = VERIFY_SEED) -> Batch:
         values = rng.uniform(bounds.low, high, rows)
         values[:2] = (bounds.low, bounds.high)
         numeric[:, column] = np.round(values) if bounds.integer else values
-    codes = np.stack([(np.arange(rows) + rng.integers(0, len(values), rows)) % len(values)
+    codes = np.stack([(np.arange(rows) + rng.integers(0, len(values) + 1, rows)) % (len(values) + 1)
                       for values in schema.CATEGORICAL_VALUES.values()], axis=1)
-    codes[: max(len(v) for v in schema.CATEGORICAL_VALUES.values())] = _every_value_rows()
+    codes[: max(len(v) for v in schema.CATEGORICAL_VALUES.values()) + 1] = _every_value_rows()
     return Batch(numeric=numeric[:wanted], codes=codes[:wanted].astype(np.intp),
                  customer_ids=[None] * wanted)
 
 
 def _every_value_rows() -> np.ndarray:
-    longest = max(len(v) for v in schema.CATEGORICAL_VALUES.values())
-    return np.stack([np.arange(longest) % len(values) for values in schema.CATEGORICAL_VALUES.values()],
+    longest = max(len(v) for v in schema.CATEGORICAL_VALUES.values()) + 1
+    return np.stack([np.arange(longest) % (len(values) + 1) for values in schema.CATEGORICAL_VALUES.values()],
                     axis=1)
 
 

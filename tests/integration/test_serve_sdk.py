@@ -47,7 +47,7 @@ def check_predictions(predictions: list, count: int) -> None:
     """The contract check's assertions, on answers of a signature with several outputs."""
     assert len(predictions) == count
     for prediction in predictions:
-        assert set(prediction) == {"churn_probability", "interval", "churn"}
+        assert set(prediction) == {"churn_probability", "raw_probability", "interval", "churn"}
         assert 0 <= prediction["churn_probability"] <= 1 and len(prediction["interval"]) == 2
         assert isinstance(prediction["churn"], bool)
 
@@ -89,7 +89,7 @@ def test_raw_predict_passes_the_body_to_tf_serving(served: tuple[int, Path]) -> 
     assert next(iter_log_frames(log_path))["customerID"].tolist() == ["7590-VHVEG"]
     columnar = {"inputs": {name: [value, value] for name, value in EXAMPLE_INSTANCE.items()}}
     status, answer = post(port, f"/v1/{ENDPOINT_NAME}:rawPredict", columnar)
-    assert status == 200 and set(answer["outputs"]) == {"churn_probability", "interval", "churn"}
+    assert status == 200 and set(answer["outputs"]) == {"churn_probability", "raw_probability", "interval", "churn"}
     assert len(answer["outputs"]["interval"]) == 2 and len(answer["outputs"]["interval"][0]) == 2
     status, answer = post(port, f"/v1/{ENDPOINT_NAME}:rawPredict", {"instances": [dict(EXAMPLE_INSTANCE, tenure="1")]})
     assert status == 400 and "instances[0].tenure" in answer["error"]

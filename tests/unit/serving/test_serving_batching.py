@@ -35,7 +35,7 @@ def batch_with_tenures(*tenures: int):
 
 
 async def score_together(batcher: MicroBatcher, *batches):
-    return await asyncio.gather(*(batcher.score(batch) for batch in batches))
+    return await asyncio.gather(*(batcher.outputs(batch) for batch in batches))
 
 
 def test_concurrent_requests_share_one_call(tmp_path, calls: list[int]) -> None:
@@ -45,30 +45,32 @@ def test_concurrent_requests_share_one_call(tmp_path, calls: list[int]) -> None:
                                          batch_with_tenures(30)))
     assert calls == [4]
     # float32 answers, as the SavedModel gives them
-    assert [r.probability.tolist() for r in results] == [pytest.approx(p) for p in ([0.1], [0.2, 0.7], [0.3])]
-    assert results[1].churn.tolist() == [False, True] and results[1].upper.tolist() == pytest.approx([0.4, 0.9])
+    assert [r["churn_probability"].tolist() for r in results] == [pytest.approx(p) for p in ([0.1], [0.2, 0.7], [0.3])]
+    assert results[1]["churn"].tolist() == [False, True]
+    assert results[1]["interval"][:, 1].tolist() == pytest.approx([0.4, 0.9])
 
 
 def test_savedmodel_engine_waits_for_company_on_a_thread(tmp_path, calls: list[int]) -> None:
     batcher = MicroBatcher.for_scorer(make_scorer(tmp_path, calls, engine="savedmodel"), window_ms=20.0)
 
     async def staggered():
-        first = asyncio.ensure_future(batcher.score(batch_with_tenures(10)))
+        first = asyncio.ensure_future(batcher.outputs(batch_with_tenures(10)))
         await asyncio.sleep(0.005)  # inside the window: joins the same call
-        return await asyncio.gather(first, batcher.score(batch_with_tenures(40)))
+        return await asyncio.gather(first, batcher.outputs(batch_with_tenures(40)))
 
     try:
         results = asyncio.run(staggered())
     finally:
         batcher.close()
-    assert calls == [2] and [r.probability.tolist() for r in results] == [pytest.approx([0.1]), pytest.approx([0.4])]
+    assert calls == [2]
+    assert [r["churn_probability"].tolist() for r in results] == [pytest.approx([0.1]), pytest.approx([0.4])]
 
 
 def test_a_failing_model_call_fails_every_waiting_request(tmp_path, calls: list[int]) -> None:
     batcher = MicroBatcher.for_scorer(make_scorer(tmp_path, calls, fail=True), window_ms=0)
 
     async def both():
-        return await asyncio.gather(batcher.score(batch_with_tenures(1)), batcher.score(batch_with_tenures(2)),
+        return await asyncio.gather(batcher.outputs(batch_with_tenures(1)), batcher.outputs(batch_with_tenures(2)),
                                     return_exceptions=True)
 
     results = asyncio.run(both())

@@ -176,7 +176,7 @@ def test_output_differences_catch_any_disagreeing_output() -> None:
 def test_verification_sample_covers_every_value_and_bound() -> None:
     batch = sample_batch()
     for column, values in enumerate(schema.CATEGORICAL_VALUES.values()):
-        assert set(batch.codes[:, column]) == set(range(len(values)))
+        assert set(batch.codes[:, column]) == set(range(len(values) + 1))  # and the unknown code
     for column, name in enumerate(schema.NUMERIC_FEATURES):
         bounds = schema.NUMERIC_RANGES[name]
         assert batch.numeric[:, column].min() == bounds.low and batch.numeric[:, column].max() == bounds.high
