@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "pipeline"
-BRANCH = re.compile(r"\bbackend\s*(==|!=|in\s*[\(\[{])|\.kind\s*(==|!=)")
+BRANCH = re.compile(r"\bbackend\s*(==|!=|in\s*[\(\[{])|\bbackend\.kind\s*(==|!=)")
 
 
 def test_no_backend_branch_outside_the_backends() -> None:
