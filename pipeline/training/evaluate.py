@@ -12,6 +12,7 @@ from sklearn import metrics as skm
 
 from pipeline.config import EvaluateConfig
 from pipeline.core import atomic
+from pipeline.core.records import RunContext
 
 MODEL_NAMES = ("keras", "logistic_regression", "hist_gradient_boosting")
 METRIC_NAMES = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "log_loss", "brier")
@@ -86,13 +87,13 @@ def metrics_document(test: Scores, validation: Scores, config: EvaluateConfig, r
 
 
 def write_evaluation(run_dir: Path, test: Scores, validation: Scores, config: EvaluateConfig,
-                     context: dict[str, Any], answer: dict[str, Any],
+                     context: RunContext, answer: dict[str, Any],
                      uncalibrated: Uncalibrated | None = None) -> dict[str, Any]:
     """Write metrics.json, plots/*.png and report.html into `run_dir`; `answer` is the
     calibration/threshold/interval table the SavedModel holds (intervals.json)."""
     from pipeline.training import intervals, plots, report
 
-    document = metrics_document(test, validation, config, context["rows"], answer.get("threshold"))
+    document = metrics_document(test, validation, config, context.rows, answer.get("threshold"))
     coverage = intervals.interval_coverage(answer, test.by_model["keras"], test.labels)
     document["interval_coverage"] = {k: coverage[k] for k in ("bin_coverage", "row_coverage",
                                                               "inside_bin_coverage", "extended_rows")
@@ -102,6 +103,6 @@ def write_evaluation(run_dir: Path, test: Scores, validation: Scores, config: Ev
         document["uncalibrated"] = {"keras": classification_metrics(test.labels, uncalibrated.test, raw_threshold),
                                     "threshold": raw_threshold}
     atomic.write_json(run_dir / "metrics.json", document)
-    images = plots.write_plots(run_dir / "plots", test, document, context.get("history", {}), config)
+    images = plots.write_plots(run_dir / "plots", test, document, dict(context.history), config)
     report.write_report(run_dir / "report.html", document, images, coverage, context)
     return document

@@ -25,6 +25,8 @@ import numpy as np
 import tensorflow as tf
 
 from pipeline.core import atomic
+from pipeline.core.records import RunContext
+from pipeline.core.rundir import RunDir
 from pipeline.errors import RunDirError
 from pipeline.training import schema
 
@@ -123,17 +125,16 @@ def signature_predict(signature: Any, features: dict[str, np.ndarray]) -> np.nda
     return signature_outputs(signature, features)[OUTPUT].reshape(-1)
 
 
-def model_card(run_dir: Path, context: dict[str, Any]) -> dict[str, Any]:
+def model_card(run_dir: Path, context: RunContext | None = None) -> dict[str, Any]:
     """What this model is, what it was trained on and how well it did."""
     metrics = atomic.read_json(run_dir / "metrics.json")
     answer = atomic.read_json(run_dir / "intervals.json") if (run_dir / "intervals.json").is_file() else {}
     return {
         "name": "churn",
-        "run_id": run_dir.name if not run_dir.name.startswith(".") else context.get("run_id"),
-        "created_at": context.get("created_at", dt.datetime.now(dt.timezone.utc).isoformat()),
+        "run_id": context.run_id if context else run_dir.name,
+        "created_at": context.created_at if context else dt.datetime.now(dt.timezone.utc).isoformat(),
         "description": "Probability that a telecom customer churns, from the Telco churn schema.",
-        "architecture": "Normalization + StringLookup one-hot -> Dense(64, relu) -> Dense(32, relu) "
-                        "-> Dense(1, sigmoid); adam, binary cross-entropy",
+        "architecture": architecture(RunDir(run_dir).config().train.hidden_units),
         "signature": {"name": SIGNATURE, "inputs": {n: s.dtype.name for n, s in input_signature().items()},
                       "outputs": dict(OUTPUT_DESCRIPTIONS)},
         "signatures": {
@@ -178,7 +179,13 @@ def git_commit() -> str | None:
     return result.stdout.strip() or None if result.returncode == 0 else None
 
 
-def export_run(run_dir: Path, context: dict[str, Any] | None = None) -> Path:
+def architecture(hidden_units: list[int]) -> str:
+    """The network as the model card states it: the configured layers, not the article's."""
+    dense = " -> ".join(f"Dense({units}, relu)" for units in hidden_units)
+    return f"Normalization + StringLookup one-hot -> {dense} -> Dense(1, sigmoid); adam, binary cross-entropy"
+
+
+def export_run(run_dir: Path, context: RunContext | None = None) -> Path:
     """Re-export run_dir/model from run_dir/model.keras and intervals.json; rewrite model_card.json."""
     run_dir = Path(run_dir)
     source = run_dir / "model.keras"
@@ -188,5 +195,5 @@ def export_run(run_dir: Path, context: dict[str, Any] | None = None) -> Path:
     if not answer_file.is_file():
         raise RunDirError(f"{run_dir}: no intervals.json (the calibration and interval table to bake in)")
     export_saved_model(keras.models.load_model(source), run_dir / "model", atomic.read_json(answer_file))
-    atomic.write_json(run_dir / "model_card.json", model_card(run_dir, context or {}))
+    atomic.write_json(run_dir / "model_card.json", model_card(run_dir, context))
     return run_dir / "model"

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from pipeline.core import atomic
+from pipeline.core.records import RunContext
 from pipeline.training.evaluate import METRIC_NAMES, MODEL_NAMES
 from pipeline.training.plots import LABELS
 
@@ -36,7 +37,7 @@ overflow:auto;font-size:12.5px}.kpi{display:flex;gap:18px;flex-wrap:wrap;margin-
 
 
 def write_report(path: Path, document: dict[str, Any], images: dict[str, Path], coverage: dict[str, Any],
-                 context: dict[str, Any]) -> Path:
+                 context: RunContext) -> Path:
     """Render the evaluation report and write it atomically."""
     body = "".join([
         _kpis(document, context),
@@ -44,12 +45,12 @@ def write_report(path: Path, document: dict[str, Any], images: dict[str, Path], 
         section("Plots", _plots(images)),
         section("Calibration: the network's raw sigmoid vs the served probability", _calibration(document)),
         section("Prediction intervals: coverage on the test split", _coverage(coverage, context)),
-        section("Data", _data_summary(context.get("fingerprint", {}))),
-        section("Configuration", _config_block(context.get("config", {}))),
+        section("Data", _data_summary(dict(context.fingerprint))),
+        section("Configuration", _config_block(dict(context.config))),
     ])
-    title = f"Churn model report: {html.escape(str(context.get('run_id', '')))}"
+    title = f"Churn model report: {html.escape(context.run_id)}"
     subtitle = ("Keras network vs. logistic regression and gradient boosting; "
-                f"created {html.escape(str(context.get('created_at', '')))}")
+                f"created {html.escape(context.created_at)}")
     return atomic.write_text(path, html_page(title, subtitle, body))
 
 
@@ -69,7 +70,7 @@ def section(title: str, content: str) -> str:
     return f"<section><h2>{html.escape(title)}</h2>{content}</section>"
 
 
-def _kpis(document: dict[str, Any], context: dict[str, Any]) -> str:
+def _kpis(document: dict[str, Any], context: RunContext) -> str:
     keras = document["test"]["keras"]
     items = [("Keras test ROC-AUC", f"{keras['roc_auc']:.3f}"), ("Keras test F1", f"{keras['f1']:.3f}"),
              ("Decision threshold", f"{document['threshold']:.3f}"), ("Rows", f"{document['rows']:,}"),
@@ -119,7 +120,7 @@ def _calibration(document: dict[str, Any]) -> str:
             f"</thead><tbody>{rows}</tbody></table>")
 
 
-def _coverage(coverage: dict[str, Any], context: dict[str, Any]) -> str:
+def _coverage(coverage: dict[str, Any], context: RunContext) -> str:
     rows = "".join(
         f"<tr><td>{b['low']:.3f} - {b['high']:.3f}</td><td>[{b['interval'][0]:.3f}, {b['interval'][1]:.3f}]</td>"
         f"<td>{b['rows']:,}</td><td>{'-' if b['observed_rate'] is None else format(b['observed_rate'], '.3f')}</td>"
@@ -127,7 +128,7 @@ def _coverage(coverage: dict[str, Any], context: dict[str, Any]) -> str:
         f"<td class='{'yes' if b['covered'] else 'no'}'>{'yes' if b['covered'] else 'no'}</td></tr>"
         for b in coverage["bins"]
     )
-    confidence = context.get("interval_confidence", 0.9)
+    confidence = context.interval_confidence
 
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{value:.0%}"

@@ -7,6 +7,7 @@ from typing import Any
 
 from pipeline.config import Config, config_as_dict
 from pipeline.core import atomic
+from pipeline.core.records import RunContext
 from pipeline.core.rundir import RunDir
 from pipeline.errors import RunDirError
 from pipeline.training import data
@@ -50,8 +51,7 @@ def evaluate_run(run_dir: Path, data_path: Path | None = None) -> dict[str, Any]
 
     fitted = load_baselines(run_dir)
     history = atomic.read_json(run_dir / "history.json") if (run_dir / "history.json").exists() else {}
-    context = {"run_id": run_dir.name, "created_at": "re-evaluated", "history": history,
-               "config": config_as_dict(config),
-               "fingerprint": data_fingerprint(data_path, frame),
-               "interval_confidence": config.evaluate.interval_confidence}
+    context = RunContext(run_id=run_dir.name, created_at="re-evaluated", history=history,
+                         config=config_as_dict(config), fingerprint=data_fingerprint(data_path, frame),
+                         interval_confidence=config.evaluate.interval_confidence)
     return evaluate_models(run_dir, offline_scorer(run_dir / "model"), fitted, frames, config, context)

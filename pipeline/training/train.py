@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from rich.progress import Progress
 
 from pipeline.config import Config, config_as_dict
 from pipeline.core import atomic, progress
+from pipeline.core.records import RunContext
 from pipeline.training import baselines, calibration, data, evaluate, export
 from pipeline.training.fingerprint import data_fingerprint
 from pipeline.training.model import build_model, fit_scaler, model_inputs
@@ -130,7 +131,7 @@ def train_run(config: Config, data_path: Path | None = None, run_dir: Path | Non
                 def score(rows: pd.DataFrame) -> np.ndarray:
                     return outputs(rows)["churn_probability"]
 
-                evaluate_models(staging, score, fitted, frames, config, {**context, "history": history},
+                evaluate_models(staging, score, fitted, frames, config, context.with_history(history),
                                 raw_score=lambda rows: outputs(rows)["raw_probability"])
                 write_baseline_stats(staging, score, frames, config)
                 atomic.write_json(staging / "model_card.json", export.model_card(staging, context))
@@ -138,16 +139,15 @@ def train_run(config: Config, data_path: Path | None = None, run_dir: Path | Non
 
 
 def write_inputs(run_dir: Path, config: Config, source: Path | str, frame: pd.DataFrame, run_id: str
-                 ) -> dict[str, Any]:
+                 ) -> RunContext:
     """config.yaml and data_fingerprint.json; returns the report context."""
     settings = config_as_dict(config)
     settings["data"]["path"] = str(source)
     atomic.write_text(run_dir / "config.yaml", yaml.safe_dump(settings, sort_keys=False))
     fingerprint = data_fingerprint(source, frame)
     atomic.write_json(run_dir / "data_fingerprint.json", fingerprint)
-    return {"run_id": run_id, "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "config": settings, "fingerprint": fingerprint,
-            "interval_confidence": config.evaluate.interval_confidence}
+    return RunContext(run_id=run_id, created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                      config=settings, fingerprint=fingerprint, interval_confidence=config.evaluate.interval_confidence)
 
 
 def save_models(run_dir: Path, model: keras.Model, fitted: dict[str, Any], history: dict) -> None:
@@ -160,7 +160,7 @@ def save_models(run_dir: Path, model: keras.Model, fitted: dict[str, Any], histo
 
 
 def evaluate_models(run_dir: Path, keras_score: KerasScore, fitted: dict[str, Any], frames: Frames,
-                    config: Config, context: dict[str, Any], raw_score: KerasScore | None = None
+                    config: Config, context: RunContext, raw_score: KerasScore | None = None
                     ) -> dict[str, Any]:
     """Metrics, interval coverage, plots and report for one run, against the answer table
     (intervals.json) its SavedModel holds. With `raw_score`, also the network's metrics
@@ -171,7 +171,7 @@ def evaluate_models(run_dir: Path, keras_score: KerasScore, fitted: dict[str, An
     if raw_score is not None:
         raw = evaluate.Uncalibrated(validation=raw_score(frames.validation), test=raw_score(frames.test))
     answer = atomic.read_json(run_dir / "intervals.json")
-    return evaluate.write_evaluation(run_dir, test, validation, config.evaluate, {**context, "rows": frames.rows},
+    return evaluate.write_evaluation(run_dir, test, validation, config.evaluate, replace(context, rows=frames.rows),
                                      answer, raw)
 
 

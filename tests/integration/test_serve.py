@@ -387,7 +387,8 @@ def test_columnar_inputs_and_signature_name_on_the_tf_serving_route(client: Test
     answer = client.post(MODEL_ROUTE, json={"signature_name": "serving_default", "inputs": inputs})
     assert answer.status_code == 200 and set(answer.json()) == {"outputs"}
     outputs = answer.json()["outputs"]
-    assert list(outputs) == ["churn_probability", "raw_probability", "interval", "churn"] and len(outputs["interval"][0]) == 2
+    assert list(outputs) == ["churn_probability", "raw_probability", "interval", "churn"]
+    assert len(outputs["interval"][0]) == 2
     with_id = client.post(MODEL_ROUTE, json={"signature_name": "with_customer_id",
                                              "inputs": {**inputs, "customerID": ["7590-VHVEG"]}})
     assert with_id.json()["outputs"]["customerID"] == ["7590-VHVEG"]

@@ -52,6 +52,10 @@ def test_model_card(trained_run: Path) -> None:
     assert set(card["signatures"]) == {"serving_default", "with_customer_id"}
     assert card["calibration"]["method"] == "platt" and card["interval"]["confidence"] == 0.9
     assert card["data_fingerprint"]["rows"] == 1200
+    assert card["run_id"] == trained_run.name
+    assert "Dense(64, relu) -> Dense(32, relu) -> Dense(1" in card["architecture"]
+    one_layer = export.architecture([128])
+    assert one_layer.count("Dense(") == 2 and "Dense(128, relu) -> Dense(1" in one_layer
     assert "tensorflow" in " ".join(card["package_versions"]) and card["threshold"] > 0
 
 
