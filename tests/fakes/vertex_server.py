@@ -89,6 +89,7 @@ class FakeVertexServer(RecordingRestServer):
             ("POST", rf"/v1/(?P<name>{LOC}/endpoints/{ID}):undeployModel", "undeployModel",
              self._undeploy),
             ("POST", rf"/v1/(?P<name>{LOC}/endpoints/{ID}):predict", "predict", self._predict),
+            ("POST", rf"/v1/(?P<name>{LOC}/endpoints/{ID}):rawPredict", "rawPredict", self._raw_predict),
             ("POST", rf"/v1/(?P<parent>{LOC})/modelDeploymentMonitoringJobs",
              "createMonitoringJob", self._create_job),
             ("GET", rf"/v1/(?P<parent>{LOC})/modelDeploymentMonitoringJobs",
@@ -272,22 +273,45 @@ class FakeVertexServer(RecordingRestServer):
         return self._operation(p["name"], {}, "UndeployModelResponse")
 
     def _predict(self, p: dict[str, str], q: Any, body: dict[str, Any]) -> dict[str, Any]:
-        """Vertex's answer shape, served by the deployed model with the most traffic."""
-        endpoint = self._endpoint(p["name"])
-        if not endpoint["deployedModels"]:
-            raise ApiError(400, f"Endpoint {p['name']} has no deployed model",
-                           "FAILED_PRECONDITION")
+        """Vertex's answer shape, served by the deployed model with the most traffic. :predict
+        reaches serving_default only, whose inputs have no customerID: TF Serving refuses it."""
+        instances = self._instances(body)
+        if any("customerID" in instance for instance in instances if isinstance(instance, dict)):
+            raise ApiError(400, "customerID is not an input of signature serving_default")
+        deployed, predictions = self._serve(p["name"], instances)
+        return {"predictions": predictions, "deployedModelId": deployed["id"],
+                "model": deployed["model"].split("@", 1)[0],
+                "modelVersionId": deployed["modelVersionId"]}
+
+    def _raw_predict(self, p: dict[str, str], q: Any, body: dict[str, Any]) -> dict[str, Any]:
+        """The body goes to TF Serving unchanged; with_customer_id echoes customerID."""
+        instances = self._instances(body)
+        echo = body.get("signature_name") == "with_customer_id"
+        _, predictions = self._serve(p["name"], instances)
+        if echo:
+            # Two outputs now: one object per instance keyed by output name (TF Serving's rule).
+            predictions = [{**(prediction if isinstance(prediction, dict) else {"churn_probability": prediction}),
+                            "customerID": instance["customerID"]}
+                           for prediction, instance in zip(predictions, instances, strict=True)]
+        return {"predictions": predictions}
+
+    @staticmethod
+    def _instances(body: dict[str, Any]) -> list[Any]:
         instances = body.get("instances")
         if not isinstance(instances, list) or not instances:
             raise ApiError(400, "instances must be a non-empty list")
+        return instances
+
+    def _serve(self, name: str, instances: list[Any]) -> tuple[dict[str, Any], list[Any]]:
+        endpoint = self._endpoint(name)
+        if not endpoint["deployedModels"]:
+            raise ApiError(400, f"Endpoint {name} has no deployed model", "FAILED_PRECONDITION")
         split = endpoint["trafficSplit"]
         deployed = max(endpoint["deployedModels"], key=lambda m: split.get(m["id"], 0))
         predictions = [self.prediction(instance) for instance in instances]
         if self.on_predict is not None:
-            self.on_predict(p["name"], deployed["id"], instances, predictions)
-        return {"predictions": predictions, "deployedModelId": deployed["id"],
-                "model": deployed["model"].split("@", 1)[0],
-                "modelVersionId": deployed["modelVersionId"]}
+            self.on_predict(name, deployed["id"], instances, predictions)
+        return deployed, predictions
 
     def _delete_endpoint(self, p: dict[str, str], q: Any, b: Any) -> dict[str, Any]:
         endpoint = self._endpoint(p["name"])

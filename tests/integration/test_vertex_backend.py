@@ -229,10 +229,15 @@ def test_deploy_predict_undeploy(backend: VertexBackend, fake_run_dir: Path,
     assert deployment.url == f"{fake_vertex.url}/v1/{deployment.endpoint}:predict"
     fake_vertex.prediction = lambda instance: {"churn_probability": instance["tenure"] / 100}
     instances = [_instance("0001-A", 10), _instance("0002-B", 60)]
-    assert backend.endpoint.predict(instances) == [{"churn_probability": 0.1},
-                                                   {"churn_probability": 0.6}]
+    # Instances with customer IDs go through :rawPredict to the signature that echoes them
+    assert backend.endpoint.predict(instances) == [{"churn_probability": 0.1, "customerID": "0001-A"},
+                                                   {"churn_probability": 0.6, "customerID": "0002-B"}]
+    (body,) = fake_vertex.bodies("rawPredict")
+    assert body == {"signature_name": "with_customer_id", "instances": instances}
+    without_ids = [{k: v for k, v in instance.items() if k != "customerID"} for instance in instances]
+    assert backend.endpoint.predict(without_ids) == [{"churn_probability": 0.1}, {"churn_probability": 0.6}]
     (body,) = fake_vertex.bodies("predict")
-    assert body["instances"] == instances
+    assert body["instances"] == without_ids
 
     outcome = backend.endpoint.undeploy()
 

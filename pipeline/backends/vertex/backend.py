@@ -137,7 +137,11 @@ class VertexEndpoint:
         from google.cloud import aiplatform_v1
         from google.protobuf import json_format, struct_pb2
 
+        from pipeline.training.schema import ID_COLUMN
+
         endpoint = self.backend.live_endpoint()
+        if any(ID_COLUMN in instance for instance in instances):
+            return self._raw_predict(endpoint.resource_name, instances)
         client = aiplatform_v1.PredictionServiceClient(
             transport="rest", credentials=vertex_credentials(self.config),
             client_options={"api_endpoint": self._api_host()})
@@ -145,6 +149,22 @@ class VertexEndpoint:
         with translate_errors(f"predict on {endpoint.resource_name}", self.config.vertex.project):
             response = client.predict(endpoint=endpoint.resource_name, instances=values)
         return [_plain(value) for value in response.predictions]
+
+    def _raw_predict(self, endpoint: str, instances: list[dict[str, Any]]) -> list[Any]:
+        """Instances carrying customer IDs: :rawPredict passes the body to TF Serving unchanged,
+        so the with_customer_id signature takes and echoes them (:predict would refuse them)."""
+        from google.auth.transport.requests import AuthorizedSession
+
+        from pipeline.serving.instances import ID_SIGNATURE
+
+        base = self._predict_url(endpoint).rsplit(":", 1)[0]
+        session = AuthorizedSession(vertex_credentials(self.config))
+        body: dict[str, Any] = {"signature_name": ID_SIGNATURE, "instances": instances}
+        answer = session.post(f"{base}:rawPredict", json=body, timeout=60)
+        if answer.status_code != 200:
+            raise CloudError(f"rawPredict on {endpoint} in project {self.config.vertex.project}: HTTP "
+                             f"{answer.status_code}: {answer.text[:200]}")
+        return list(answer.json()["predictions"])
 
     def _api_host(self) -> str:
         return self.config.vertex.api_endpoint or f"{self.config.vertex.region}-aiplatform.googleapis.com"
