@@ -180,6 +180,10 @@ class VertexConfig(Section):
         "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest",
         description="Prebuilt TensorFlow serving container.",
     )
+    image: str | None = Field(
+        None, description=("Container image of this package for training jobs, pipelines and batch work "
+                           "(default: REGION-docker.pkg.dev/PROJECT/churn/churn-pipeline:VERSION)."))
+    image_repository: str = Field("churn", description="Artifact Registry repository `churn image push` uses.")
     endpoint_name: str = Field("churn-endpoint", description="Endpoint display name.")
     machine_type: str = Field("n1-standard-2", description="Serving machine type.")
     min_replicas: int = Field(1, ge=1, description="Minimum serving replicas.")

@@ -124,3 +124,19 @@ def parse_model_ref(ref: str, config: Config) -> ModelRef:
             f"model reference '{ref}' is not NAME@ALIAS, NAME@VERSION or a run directory "
             "(e.g. churn@champion, churn@3)")
     return ModelRef(name, selector, "version" if selector.isdigit() else "alias")
+
+
+def image_uri(config: Config) -> str:
+    """The container image that runs this package's `churn` commands on Google's engines
+    (training jobs, pipeline components): vertex.image, or the Artifact Registry path that
+    `churn image push` builds to, tagged with the package version."""
+    if config.vertex.image:
+        return config.vertex.image
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        tag = version("churn-pipeline")
+    except PackageNotFoundError:
+        tag = "latest"
+    project = config.vertex.project or "PROJECT"
+    return f"{config.vertex.region}-docker.pkg.dev/{project}/{config.vertex.image_repository}/churn-pipeline:{tag}"
