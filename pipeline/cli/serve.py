@@ -7,7 +7,19 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli.common import ConfigOpt, ModelOpt, SetOpt, console, console_err, load
+from pipeline.cli.common import (
+    ConfigOpt,
+    DryRunOpt,
+    ModelOpt,
+    SetOpt,
+    Target,
+    TargetOpt,
+    console,
+    console_err,
+    load,
+    open_backend,
+    print_plans,
+)
 
 logs_app = typer.Typer(help="The prediction log (every answered instance, SQLite).", no_args_is_help=True)
 EngineOpt = Annotated[str, typer.Option(
@@ -56,27 +68,42 @@ OverwriteOpt = Annotated[bool, typer.Option(
 
 
 def predict_command(
-    input_path: Annotated[Path, typer.Option("--input", help="Customer CSV (Telco schema; Churn optional).")],
-    output: Annotated[Path, typer.Option("--output", help="Output CSV: customerID, churn_probability, "
-                                         "interval_lower, interval_upper, churn.")],
+    input_path: Annotated[str, typer.Option("--input", help="Customer CSV (Telco schema; Churn optional); "
+                                            "--target vertex: gs://... JSONL or bq://PROJECT.DATASET.TABLE.")],
+    output: Annotated[str, typer.Option("--output", help="Output CSV: customerID, churn_probability, "
+                                        "interval_lower, interval_upper, churn; --target vertex: a gs:// "
+                                        "prefix or bq://PROJECT.DATASET.")],
     model: ModelOpt = None,
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows scored per chunk (memory bound).")] = 50_000,
     engine: EngineOpt = "auto",
     overwrite: OverwriteOpt = False,
+    target: TargetOpt = Target.local,
     config: ConfigOpt = None,
     set_: SetOpt = None,
+    dry_run: DryRunOpt = False,
 ) -> None:
-    """Score a CSV of customers in chunks (constant memory), same validation as the server.
+    """Score customers: a CSV here in chunks (constant memory, same validation as the server),
+    or the whole customer base as a Vertex AI batch prediction job (--target vertex: machines
+    and replicas from vertex.batch; each prediction keeps its customerID).
 
     Example: [bold]churn predict --input customers.csv --output scores.csv --model churn@champion[/]
     """
-    from pipeline.serving.batch_predict import predict_file
+    from pipeline.backends.base import BatchPredictionRequest
 
-    settings = load(config, set_)
-    summary = predict_file(settings, input_path, output, model or settings.serve.model, chunk_rows, engine,
-                           overwrite)
-    console_err.print(f"scored {summary.rows:,} rows with {summary.model}", highlight=False)
-    print(summary.output)
+    settings, backend = open_backend(config, set_, dry_run, target)
+    request = BatchPredictionRequest(input=input_path, output=output, model_ref=model or settings.serve.model,
+                                     chunk_rows=chunk_rows, engine=engine, overwrite=overwrite)
+    result = backend.jobs.batch_predict(request)
+    print_plans(backend)
+    if backend.dry_run:
+        return
+    if result.job is None:
+        console_err.print(f"scored {result.rows or 0:,} rows with {result.model}", highlight=False)
+    else:
+        console_err.print(f"submitted batch prediction job {result.job.display_name} with {result.model}: "
+                          f"{result.job.details.get('where', result.output)}; follow it with "
+                          f"`churn jobs show {result.job.id} --wait`", highlight=False, soft_wrap=True)
+    print(result.output if result.job is None else result.job.name)
 
 
 def logs_export_command(
