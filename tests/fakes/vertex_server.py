@@ -29,6 +29,7 @@ from tests.fakes.rest_fake import (
     RecordingRestServer,
     matches_filter,
 )
+from tests.fakes.vertex_jobs import VertexJobsFake
 
 TYPE = "type.googleapis.com/google.cloud.aiplatform.v1."
 EMPTY = "type.googleapis.com/google.protobuf.Empty"
@@ -50,6 +51,8 @@ def _now() -> str:
 
 class FakeVertexServer(RecordingRestServer):
     """Start with `start()` (or as a context manager); `url` is the api_endpoint to use."""
+
+    jobs: VertexJobsFake  # the job routes' state and helpers (tests/fakes/vertex_jobs.py)
 
     def __init__(self) -> None:
         self.state = FakeVertexState()
@@ -100,7 +103,7 @@ class FakeVertexServer(RecordingRestServer):
              "deleteMonitoringJob", self._delete_job),
             ("GET", r"/v1/(?P<name>projects/.+/operations/[^/]+)", "getOperation",
              self._get_operation),
-        ]
+        ] + VertexJobsFake.attach(self)  # customJobs, batchPredictionJobs, pipelineJobs, schedules
 
     def failed_call(self, params: dict[str, str], failure: Failure) -> dict[str, Any]:
         # Vertex reports a failed deploy or upload as a finished operation carrying the error.
