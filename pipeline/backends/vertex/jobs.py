@@ -19,7 +19,7 @@ from typing import Any
 from pipeline.backends.base import Job
 from pipeline.backends.vertex import gcloud, naming
 from pipeline.backends.vertex.api_errors import translate_errors
-from pipeline.backends.vertex.plan import JOB_ID, Plan, PlanStep
+from pipeline.backends.vertex.plan import Plan, PlanStep
 from pipeline.backends.vertex.session import init_vertex
 from pipeline.config import Config
 from pipeline.errors import CloudError
@@ -195,8 +195,13 @@ def _snake(camel: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in camel)
 
 
+JOB_PLACEHOLDERS = {"customJobs": "<CUSTOM_JOB_ID>", "batchPredictionJobs": "<BATCH_JOB_ID>",
+                    "pipelineJobs": "<PIPELINE_JOB_ID>"}
+
+
 def placeholder_name(config: Config, collection: str = "customJobs") -> str:
-    return f"{naming.location_path(config)}/{collection}/{JOB_ID}"
+    """A job's name in a dry run, its id a placeholder that plan.sh asks for."""
+    return f"{naming.location_path(config)}/{collection}/{JOB_PLACEHOLDERS[collection]}"
 
 
 # ---- calls ---------------------------------------------------------------------------------
