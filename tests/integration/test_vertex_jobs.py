@@ -93,7 +93,8 @@ def test_train_on_vertex_refuses_a_local_file(jobs_config: Config, fake_vertex: 
     with pytest.raises(DataError) as refused:
         backend_for(jobs_config, target="vertex").jobs.train(TrainingRequest(data="data/sample/x.csv"))
     message = str(refused.value)
-    assert "gs:// or bq://" in message and f"gcloud storage cp data/sample/x.csv {naming.training_data_uri(jobs_config)}" in message
+    assert "gs:// or bq://" in message
+    assert f"gcloud storage cp data/sample/x.csv {naming.training_data_uri(jobs_config)}" in message
     assert "\n" not in message and fake_vertex.calls("createCustomJob") == []
 
 
