@@ -68,8 +68,8 @@ def show_command(
                     **{k: v for k, v in found.details.items() if v not in ("", None)}}, console)
     if found.error:
         console.print(f"[bold red]failed:[/] {_escaped(found.error)}", highlight=False, soft_wrap=True)
-    if wait and found.state != "JOB_STATE_SUCCEEDED" and found.state != "PIPELINE_STATE_SUCCEEDED":
-        raise CloudError(_failure(found))
+    if wait and found.state not in ("JOB_STATE_SUCCEEDED", "PIPELINE_STATE_SUCCEEDED"):
+        raise CloudError(_failure(found, timeout))
 
 
 def cancel_command(job: JobArg, config: ConfigOpt = None, set_: SetOpt = None, dry_run: DryRunOpt = False) -> None:
@@ -81,10 +81,14 @@ def cancel_command(job: JobArg, config: ConfigOpt = None, set_: SetOpt = None, d
     print_outcome(backend, backend.jobs.cancel(job))
 
 
-def _failure(job: Job) -> str:
+def _failure(job: Job, timeout: float) -> str:
+    words = f"{job.kind.replace('_', ' ')} job {job.id}"
+    if not job.done:
+        return (f"{words} is still {job.state} after --timeout {timeout:.0f}s: run "
+                f"`churn jobs show {job.id} --wait` again")
     if job.error:
-        return f"{job.kind.replace('_', ' ')} job {job.id} {job.state}: {job.error}"
-    return f"{job.kind.replace('_', ' ')} job {job.id} is {job.state} (not succeeded)"
+        return f"{words} {job.state}: {job.error}"
+    return f"{words} ended {job.state}, not succeeded"
 
 
 def _escaped(text: str) -> str:

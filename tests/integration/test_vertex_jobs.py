@@ -245,3 +245,16 @@ def test_cli_jobs_need_the_vertex_backend(tmp_path: Path) -> None:
     result = runner.invoke(app, ["jobs", "list", "--set", "backend=local", "--set", f"paths.artifacts={tmp_path}"])
     assert result.exit_code != 0  # main() turns the PipelineError into one line and exit 2
     assert isinstance(result.exception, BackendError) and "no jobs to follow" in str(result.exception)
+
+
+def test_cli_jobs_show_wait(jobs_config: Config, fake_vertex: FakeVertexServer) -> None:
+    job = backend_for(jobs_config, target="vertex").jobs.train(TrainingRequest(data=DATA)).job
+    args = ["jobs", "show", job.id, "--wait", *_sets(jobs_config)]
+
+    waited_out = runner.invoke(app, [*args, "--timeout", "0"], env={"COLUMNS": "300"})
+    assert waited_out.exit_code != 0 and "still JOB_STATE_PENDING after --timeout 0s" in str(waited_out.exception)
+
+    fake_vertex.jobs.finish(job.name, "JOB_STATE_SUCCEEDED")
+    done = runner.invoke(app, args, env={"COLUMNS": "300"})
+    assert done.exit_code == 0, done.output
+    assert "JOB_STATE_SUCCEEDED" in done.output and f"gs://{TEST_BUCKET}/training/" in done.output

@@ -5,8 +5,8 @@ package's image (naming.image_uri), one chief plus vertex.training.replica_count
 (Vertex gives each its CLUSTER_SPEC / TF_CONFIG), with base_output_dir
 gs://BUCKET/training/RUN_ID/: Vertex sets AIP_MODEL_DIR to its model/ folder, where the train
 step copies the SavedModel, and the run directory goes to its run/ folder
-(pipeline.training.cloud_output). The config travels as --set overrides of what differs from
-the defaults, so the job trains exactly what `churn train` would train here.
+(pipeline.training.cloud_output). The training settings travel as --set overrides, so the job
+trains exactly what `churn train` would train here.
 """
 
 from __future__ import annotations
@@ -62,15 +62,16 @@ def data_uri(config: Config, data: str | None) -> str:
 
 
 def config_overrides(config: Config) -> list[str]:
-    """`--set KEY=VALUE` for every training setting that differs from the defaults (values as
-    JSON, which the config loader reads as YAML)."""
-    ours, defaults = config_as_dict(config), config_as_dict(Config())
+    """`--set KEY=VALUE` for every setting training reads (values as JSON, which the config
+    loader reads as YAML): all of them, so a config file baked into the image cannot change
+    what the job trains."""
+    ours = config_as_dict(config)
     pairs = [((section, key), value) for section in PASSED_SECTIONS
              for key, value in ours[section].items()]
     pairs += [((section, key), ours[section][key]) for section, key in PASSED_KEYS]
     args: list[str] = []
     for (section, key), value in pairs:
-        if value != defaults[section][key]:
+        if value is not None:
             args += ["--set", f"{section}.{key}={json.dumps(value, separators=(',', ':'))}"]
     return args
 
