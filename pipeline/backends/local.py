@@ -262,18 +262,18 @@ class LocalJobs:
         self.dry_run = dry_run
 
     def train(self, request: TrainingRequest) -> TrainingResult:
+        refuse_dry_run(self.dry_run, "train")  # before TensorFlow loads
         from pipeline.training.cloud_output import publish_run
         from pipeline.training.train import train_run
 
-        refuse_dry_run(self.dry_run, "train")
         run_dir = train_run(self.config, _data_source(request.data), request.run_dir)
         publish_run(run_dir, self.config.vertex.kms_key_name)
         return TrainingResult(run_dir=run_dir)
 
     def batch_predict(self, request: BatchPredictionRequest) -> BatchPredictionResult:
+        refuse_dry_run(self.dry_run, "predict")
         from pipeline.serving.batch_predict import predict_file
 
-        refuse_dry_run(self.dry_run, "predict")
         summary = predict_file(self.config, Path(request.input), Path(request.output), request.model_ref,
                                request.chunk_rows, request.engine, request.overwrite)
         return BatchPredictionResult(output=str(summary.output), model=summary.model, rows=summary.rows)
