@@ -18,7 +18,9 @@ import numpy as np
 RPC_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND", 405: "UNIMPLEMENTED",
               408: "DEADLINE_EXCEEDED", 413: "INVALID_ARGUMENT", 415: "INVALID_ARGUMENT",
               499: "CANCELLED", 500: "INTERNAL", 503: "UNAVAILABLE"}
-
+_MAX_POWER = 12  # 5**12 < 2**28: a float32 (24 bits) times 10**12 is exact in float64
+_POWERS = 10.0 ** np.arange(23)  # exact in float64 up to 10**22
+_FORMAT_IN_PYTHON = 8  # below this many values, NumPy's per-call cost exceeds formatting each
 
 
 def error_body(status: int, message: str, protocol: str) -> dict[str, Any]:
@@ -33,17 +35,55 @@ def json_values(array: np.ndarray) -> Any:
     prints (%g, or %.9g when %g does not round-trip), nested by shape; bools and strings as is."""
     if array.dtype.kind != "f":
         return array.tolist()
-    flat = array.astype(np.float32).reshape(-1)
-    short = [float(f"{x:g}") for x in flat.tolist()]
-    exact = np.asarray(short, dtype=np.float32) == flat
-    values = [s if ok else float(f"{x:.9g}") for s, ok, x in zip(short, exact.tolist(), flat.tolist(), strict=True)]
-    return np.asarray(values, dtype=np.float64).reshape(array.shape).tolist()
+    return tf_serving_floats(array.astype(np.float32).reshape(-1)).reshape(array.shape).tolist()
+
+
+def tf_serving_floats(flat: np.ndarray) -> np.ndarray:
+    """float32 values (1-D) -> the float64 nearest the decimal TF Serving prints for each:
+    %g (6 significant digits) when that reads back as the same float32, else %.9g."""
+    if len(flat) <= _FORMAT_IN_PYTHON:
+        return np.asarray(_printed(flat.tolist(), flat), dtype=np.float64)
+    wide = flat.astype(np.float64)
+    short = _rounded(wide, 6)
+    with np.errstate(invalid="ignore"):
+        reads_back = short.astype(np.float32) == flat
+    values = np.where(reads_back | np.isnan(short), short, _rounded(wide, 9))
+    missing = np.flatnonzero(np.isnan(values))  # outside the exact range (or NaN): format those
+    if len(missing):
+        values[missing] = _printed(wide[missing].tolist(), flat[missing])
+    return values
+
+
+def _printed(values: list[float], flat: np.ndarray) -> list[float]:
+    short = [float(f"{x:g}") for x in values]
+    exact = (np.asarray(short, dtype=np.float32) == flat).tolist()
+    return [s if ok else float(f"{x:.9g}") for s, ok, x in zip(short, exact, values, strict=True)]
+
+
+def _rounded(wide: np.ndarray, digits: int) -> np.ndarray:
+    """Each value rounded to `digits` significant decimal digits exactly as printf rounds
+    (to nearest, ties to even, on the exact binary value), as the nearest float64; NaN where
+    that cannot be done exactly here. Exact because a float32 times 10**p (p <= 12) fits
+    float64's 53 bits, so the scaled value, its rounding and the division by the exact
+    10**p (correctly rounded by IEEE 754) are all what decimal arithmetic gives."""
+    magnitude = np.abs(wide)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exponent = np.floor(np.log10(magnitude))
+    power = np.where(np.isfinite(exponent), digits - 1 - exponent, -1.0)
+    power = np.clip(power, -1, _MAX_POWER + 1).astype(np.intp)
+    scaled = magnitude * _POWERS[np.clip(power, 0, _MAX_POWER)]
+    # log10 may be one off next to a power of ten: put the scaled value in [10**(d-1), 10**d)
+    power += (scaled < _POWERS[digits - 1]).astype(np.intp) - (scaled >= _POWERS[digits]).astype(np.intp)
+    usable = (power >= 0) & (power <= _MAX_POWER) & (magnitude > 0)
+    power = np.where(usable, power, 0)
+    rounded = np.copysign(np.round(magnitude * _POWERS[power]) / _POWERS[power], wide)
+    return np.where(usable, rounded, np.nan)
 
 
 def tfserving_body(outputs: dict[str, np.ndarray], columnar: bool) -> dict[str, Any]:
     """TF Serving's answer: {"predictions": rows} or, for columnar requests, {"outputs": ...};
     the output name is left out when the signature has a single output."""
-    values = {name: json_values(array) for name, array in outputs.items()}
+    values = _json_outputs(outputs)
     single = len(values) == 1
     if columnar:
         return {"outputs": next(iter(values.values())) if single else values}
@@ -51,3 +91,18 @@ def tfserving_body(outputs: dict[str, np.ndarray], columnar: bool) -> dict[str, 
         return {"predictions": next(iter(values.values()))}
     names = list(values)
     return {"predictions": [dict(zip(names, row, strict=True)) for row in zip(*values.values(), strict=True)]}
+
+
+def _json_outputs(outputs: dict[str, np.ndarray]) -> dict[str, Any]:
+    """json_values of every output, the float ones formatted in one call (one set of NumPy
+    calls per request, not per output)."""
+    floats = [name for name, array in outputs.items() if array.dtype.kind == "f"]
+    if len(floats) < 2:
+        return {name: json_values(array) for name, array in outputs.items()}
+    flat = np.concatenate([outputs[name].astype(np.float32).reshape(-1) for name in floats])
+    printed = tf_serving_floats(flat)
+    ends = np.cumsum([outputs[name].size for name in floats]).tolist()
+    starts = [0, *ends[:-1]]
+    formatted = {name: printed[start:end].reshape(outputs[name].shape).tolist()
+                 for name, start, end in zip(floats, starts, ends, strict=True)}
+    return {name: formatted[name] if name in formatted else array.tolist() for name, array in outputs.items()}
