@@ -10,6 +10,7 @@ Floats are float32 values printed with %g, or %.9g when %g does not round-trip. 
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ RPC_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND",
               499: "CANCELLED", 500: "INTERNAL", 503: "UNAVAILABLE"}
 _MAX_POWER = 12  # 5**12 < 2**28: a float32 (24 bits) times 10**12 is exact in float64
 _POWERS = 10.0 ** np.arange(23)  # exact in float64 up to 10**22
+_FLOAT32 = struct.Struct("f")  # packing rounds a float64 to the nearest float32, as NumPy's cast does
 _FORMAT_IN_PYTHON = 8  # below this many values, NumPy's per-call cost exceeds formatting each
 
 
@@ -42,41 +44,46 @@ def tf_serving_floats(flat: np.ndarray) -> np.ndarray:
     """float32 values (1-D) -> the float64 nearest the decimal TF Serving prints for each:
     %g (6 significant digits) when that reads back as the same float32, else %.9g."""
     if len(flat) <= _FORMAT_IN_PYTHON:
-        return np.asarray(_printed(flat.tolist(), flat), dtype=np.float64)
+        return np.asarray([_printed(x) for x in flat.tolist()], dtype=np.float64)
     wide = flat.astype(np.float64)
-    short = _rounded(wide, 6)
-    with np.errstate(invalid="ignore"):
-        reads_back = short.astype(np.float32) == flat
-    values = np.where(reads_back | np.isnan(short), short, _rounded(wide, 9))
-    missing = np.flatnonzero(np.isnan(values))  # outside the exact range (or NaN): format those
-    if len(missing):
-        values[missing] = _printed(wide[missing].tolist(), flat[missing])
-    return values
-
-
-def _printed(values: list[float], flat: np.ndarray) -> list[float]:
-    short = [float(f"{x:g}") for x in values]
-    exact = (np.asarray(short, dtype=np.float32) == flat).tolist()
-    return [s if ok else float(f"{x:.9g}") for s, ok, x in zip(short, exact, values, strict=True)]
-
-
-def _rounded(wide: np.ndarray, digits: int) -> np.ndarray:
-    """Each value rounded to `digits` significant decimal digits exactly as printf rounds
-    (to nearest, ties to even, on the exact binary value), as the nearest float64; NaN where
-    that cannot be done exactly here. Exact because a float32 times 10**p (p <= 12) fits
-    float64's 53 bits, so the scaled value, its rounding and the division by the exact
-    10**p (correctly rounded by IEEE 754) are all what decimal arithmetic gives."""
     magnitude = np.abs(wide)
     with np.errstate(divide="ignore", invalid="ignore"):
         exponent = np.floor(np.log10(magnitude))
-    power = np.where(np.isfinite(exponent), digits - 1 - exponent, -1.0)
-    power = np.clip(power, -1, _MAX_POWER + 1).astype(np.intp)
+    power = np.clip(np.where(np.isfinite(exponent), 5 - exponent, -1.0), -1, _MAX_POWER + 1).astype(np.intp)
     scaled = magnitude * _POWERS[np.clip(power, 0, _MAX_POWER)]
-    # log10 may be one off next to a power of ten: put the scaled value in [10**(d-1), 10**d)
-    power += (scaled < _POWERS[digits - 1]).astype(np.intp) - (scaled >= _POWERS[digits]).astype(np.intp)
+    # log10 may be one off next to a power of ten: put the scaled value in [10**5, 10**6)
+    power += (scaled < _POWERS[5]).astype(np.intp) - (scaled >= _POWERS[6]).astype(np.intp)
+    short = _rounded(wide, magnitude, power)
+    with np.errstate(invalid="ignore"):
+        reads_back = short.astype(np.float32) == flat
+    values = np.where(reads_back | np.isnan(short), short, _rounded(wide, magnitude, power + 3))
+    missing = np.flatnonzero(np.isnan(values))  # outside the exact range (or NaN): format those
+    if len(missing):
+        values[missing] = [_printed(x) for x in wide[missing].tolist()]
+    return values
+
+
+def _printed(value: float) -> float:
+    """One float32 value (as a Python float) the way TF Serving prints it, read back."""
+    short = float(f"{value:g}")
+    try:
+        if _FLOAT32.unpack(_FLOAT32.pack(short))[0] == value:
+            return short
+    except OverflowError:
+        pass
+    return float(f"{value:.9g}")
+
+
+def _rounded(wide: np.ndarray, magnitude: np.ndarray, power: np.ndarray) -> np.ndarray:
+    """Each value rounded to the decimal digits that `power` (10**power * value has the wanted
+    significant digits before the point) gives, exactly as printf rounds (to nearest, ties to
+    even, on the exact binary value), as the nearest float64; NaN where that cannot be done
+    exactly here. Exact because a float32 times 10**p (0 <= p <= 12) fits float64's 53 bits,
+    so the scaled value, its rounding and the division by the exact 10**p (correctly rounded
+    by IEEE 754) are all what decimal arithmetic gives."""
     usable = (power >= 0) & (power <= _MAX_POWER) & (magnitude > 0)
-    power = np.where(usable, power, 0)
-    rounded = np.copysign(np.round(magnitude * _POWERS[power]) / _POWERS[power], wide)
+    scale = _POWERS[np.where(usable, power, 0)]
+    rounded = np.copysign(np.round(magnitude * scale) / scale, wide)
     return np.where(usable, rounded, np.nan)
 
 
@@ -99,6 +106,9 @@ def _json_outputs(outputs: dict[str, np.ndarray]) -> dict[str, Any]:
     floats = [name for name, array in outputs.items() if array.dtype.kind == "f"]
     if len(floats) < 2:
         return {name: json_values(array) for name, array in outputs.items()}
+    if sum(outputs[name].size for name in floats) <= _FORMAT_IN_PYTHON:  # one or two instances
+        return {name: _printed_nested(array.astype(np.float32).tolist()) if name in floats else array.tolist()
+                for name, array in outputs.items()}
     flat = np.concatenate([outputs[name].astype(np.float32).reshape(-1) for name in floats])
     printed = tf_serving_floats(flat)
     ends = np.cumsum([outputs[name].size for name in floats]).tolist()
@@ -106,3 +116,7 @@ def _json_outputs(outputs: dict[str, np.ndarray]) -> dict[str, Any]:
     formatted = {name: printed[start:end].reshape(outputs[name].shape).tolist()
                  for name, start, end in zip(floats, starts, ends, strict=True)}
     return {name: formatted[name] if name in formatted else array.tolist() for name, array in outputs.items()}
+
+
+def _printed_nested(values: Any) -> Any:
+    return [_printed_nested(value) for value in values] if isinstance(values, list) else _printed(values)
