@@ -25,6 +25,9 @@ logs_app = typer.Typer(help="The prediction log (every answered instance, SQLite
 EngineOpt = Annotated[str, typer.Option(
     "--engine", help="auto (NumPy fast path if it matches the SavedModel, else SavedModel), "
     "numpy or savedmodel.")]
+VerifyOpt = Annotated[bool, typer.Option(
+    "--verify", help="Check the NumPy engine against the SavedModel again at start (loads TensorFlow; "
+    "export already checked it).")]
 
 
 def serve_command(
@@ -34,6 +37,7 @@ def serve_command(
     allow_unauthenticated: Annotated[bool, typer.Option(
         "--allow-unauthenticated", help="Serve a non-loopback address without a bearer token.")] = False,
     engine: EngineOpt = "auto",
+    verify: VerifyOpt = False,
     log_sync: Annotated[str, typer.Option(
         "--log-sync", help="normal: a 200 survives the server crashing; full: also a power cut "
         "(fsync per commit, slower).")] = "normal",
@@ -57,7 +61,7 @@ def serve_command(
 
     settings = load(config, set_)
     options = ServeOptions(ref=model or settings.serve.model, host=host or settings.serve.host,
-                           port=port or settings.serve.port, engine=engine, log_sync=log_sync,
+                           port=port or settings.serve.port, engine=engine, verify=verify, log_sync=log_sync,
                            allow_unauthenticated=allow_unauthenticated, access_log=access_log,
                            limit_concurrency=limit_concurrency)
     serve(settings, options, announce=lambda line: console_err.print(line, highlight=False))
