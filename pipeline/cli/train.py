@@ -13,8 +13,12 @@ RunDirArg = Annotated[Path, typer.Argument(help="A run directory made by `churn 
 
 
 def train_command(
-    data: Annotated[Path | None, typer.Option("--data", help="Training CSV (default: data.path).")] = None,
+    data: Annotated[str | None, typer.Option("--data", help=(
+        "Training data (default: data.path): a CSV or Parquet file, a folder or a glob of shards, local or "
+        "gs://BUCKET/PATH; bq://PROJECT.DATASET.TABLE or bq://PROJECT?query=SQL."))] = None,
     run_dir: Annotated[Path | None, typer.Option(help="Run directory (default: artifacts/runs/<id>).")] = None,
+    streaming: Annotated[bool | None, typer.Option("--streaming/--no-streaming", help=(
+        "Stream the data in bounded memory (default: when over train.streaming_threshold_rows)."))] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -25,7 +29,7 @@ def train_command(
     """
     from pipeline.training.train import train_run
 
-    run = train_run(load(config, set_), data, run_dir)
+    run = train_run(load(config, set_), data, run_dir, streaming=streaming)
     print_summary(run)
     print(run)
 
