@@ -24,7 +24,8 @@ def files_of(run: Path) -> list[str]:
 def key_paths(document: object, prefix: str = "") -> list[str]:
     if not isinstance(document, dict):
         return []
-    return [path for key, value in document.items() for path in [f"{prefix}/{key}", *key_paths(value, f"{prefix}/{key}")]]
+    return [path for key, value in document.items()
+            for path in [f"{prefix}/{key}", *key_paths(value, f"{prefix}/{key}")]]
 
 
 def check_like_in_memory(run: Path, trained_run: Path) -> dict:
