@@ -79,7 +79,7 @@ class TrainConfig(Section):
     shuffle_buffer_rows: int = Field(65_536, ge=1, description=(
         "Streaming: rows shuffled together (seeded, reshuffled each epoch); no shuffle of the whole set."))
     chunk_rows: int = Field(65_536, ge=1024, description="Streaming: rows read and validated at a time.")
-    baseline_sample_rows: int = Field(200_000, ge=100, description=(
+    baseline_sample_rows: int = Field(50_000, ge=100, description=(
         "Streaming: the baselines fit on this many training rows, picked by a seeded hash of customerID."))
     validation_sample_rows: int = Field(200_000, ge=100, description=(
         "Streaming: calibration, thresholds and the interval table fit on at most this many validation "
