@@ -129,7 +129,7 @@ def _kind(name: str) -> str:
 
 def _local_parts(path: Path) -> tuple[Part, ...]:
     text = str(path)
-    if glob.has_magic(text):
+    if glob.has_magic(text) and not path.exists():  # a file whose name holds [ or * is still that file
         found = sorted(Path(p) for p in glob.glob(text) if Path(p).is_file())
         if not found:
             raise DataError(f"{text}: no file matches (expected CSV or Parquet shards; {data.DATA_HINT})")
