@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pipeline.core.inputs import read_text_file
 from pipeline.errors import ConfigError, clip, quote
@@ -28,6 +28,7 @@ CONFIG_ENV = "CHURN_CONFIG"
 MAX_CONFIG_BYTES = 1 << 20
 MAX_YAML_DEPTH = 20  # the config is 3 levels deep; lists and dicts of labels add one or two
 KEY_ECHO = 60  # characters of a key named in a message
+REMOTE_SCHEMES = ("gs://", "bq://")
 
 
 class Section(BaseModel):
@@ -37,9 +38,19 @@ class Section(BaseModel):
 class DataConfig(Section):
     """Where the training data lives and how its columns are named."""
 
-    path: Path = Field(Path("data/sample/customer_churn.csv"), description="Training CSV.")
+    path: Path | str = Field(Path("data/sample/customer_churn.csv"), description=(
+        "Training data: a CSV or Parquet file, a folder or a glob of shards, local or gs://BUCKET/PATH; "
+        "or bq://PROJECT.DATASET.TABLE, or bq://PROJECT?query=SQL."))
     label_column: str = Field("Churn", description="Label column, matched case-insensitively.")
     id_column: str = Field("customerID", description="Unique customer id column.")
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _local_paths_stay_paths(cls, value: Any) -> Any:
+        # gs:// and bq:// stay text (Path would fold "//"); everything else is a local Path as before.
+        if isinstance(value, str) and not value.startswith(REMOTE_SCHEMES):
+            return Path(value)
+        return value
 
 
 class SplitConfig(Section):
@@ -62,6 +73,17 @@ class TrainConfig(Section):
     tensorboard: bool = Field(True, description="Write TensorBoard logs into the run directory.")
     steps_per_execution: int = Field(
         32, ge=1, description="Mini-batches per compiled call (same results, less per-step overhead).")
+    streaming_threshold_rows: int = Field(1_000_000, ge=0, description=(
+        "Data with more rows than this (Parquet/BigQuery: exact; CSV: estimated from its size) trains by "
+        "streaming in bounded memory; --streaming / --no-streaming decide instead."))
+    shuffle_buffer_rows: int = Field(65_536, ge=1, description=(
+        "Streaming: rows shuffled together (seeded, reshuffled each epoch); no shuffle of the whole set."))
+    chunk_rows: int = Field(65_536, ge=1024, description="Streaming: rows read and validated at a time.")
+    baseline_sample_rows: int = Field(50_000, ge=100, description=(
+        "Streaming: the baselines fit on this many training rows, picked by a seeded hash of customerID."))
+    validation_sample_rows: int = Field(200_000, ge=100, description=(
+        "Streaming: calibration, thresholds and the interval table fit on at most this many validation "
+        "rows, picked by a seeded hash of customerID."))
 
 
 class EvaluateConfig(Section):

@@ -105,6 +105,7 @@ class TrainingRequest:
 
     data: str | None = None
     run_dir: Path | None = None
+    streaming: bool | None = None  # None: decided by train.streaming_threshold_rows
 
 
 @dataclass(frozen=True)

@@ -266,7 +266,8 @@ class LocalJobs:
         from pipeline.training.cloud_output import publish_run
         from pipeline.training.train import train_run
 
-        run_dir = train_run(self.config, _data_source(request.data), request.run_dir)
+        run_dir = train_run(self.config, _data_source(request.data), request.run_dir,
+                            streaming=request.streaming)
         publish_run(run_dir, self.config.vertex.kms_key_name)
         return TrainingResult(run_dir=run_dir)
 

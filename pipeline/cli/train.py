@@ -23,10 +23,12 @@ RunDirArg = Annotated[Path, typer.Argument(help="A run directory made by `churn 
 
 
 def train_command(
-    data: Annotated[str | None, typer.Option(
-        "--data", help="Training data: a CSV here, or gs://... / bq://PROJECT.DATASET.TABLE "
-        "(default: data.path).")] = None,
+    data: Annotated[str | None, typer.Option("--data", help=(
+        "Training data (default: data.path): a CSV or Parquet file, a folder or a glob of shards, local or "
+        "gs://BUCKET/PATH; bq://PROJECT.DATASET.TABLE or bq://PROJECT?query=SQL."))] = None,
     run_dir: Annotated[Path | None, typer.Option(help="Run directory (default: artifacts/runs/<id>).")] = None,
+    streaming: Annotated[bool | None, typer.Option("--streaming/--no-streaming", help=(
+        "Stream the data in bounded memory (default: when over train.streaming_threshold_rows)."))] = None,
     target: TargetOpt = Target.local,
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -44,7 +46,7 @@ def train_command(
     from pipeline.backends.base import TrainingRequest
 
     _, backend = open_backend(config, set_, dry_run, target)
-    result = backend.jobs.train(TrainingRequest(data=data, run_dir=run_dir))
+    result = backend.jobs.train(TrainingRequest(data=data, run_dir=run_dir, streaming=streaming))
     print_plans(backend)
     if result.run_dir is not None:
         print_summary(result.run_dir)

@@ -55,20 +55,34 @@ def iter_text_frames(path: Path, options: CsvOptions,
     """(line of the first row, frame) for batches of at most `batch_rows` rows; every column
     is text as written in the file, named as in the header (surrounding spaces removed)."""
     with open_regular_file(path, options.error, options.what, options.hint) as handle:
-        raw_names, names = _header_of(handle, path, options)
-        duplicated = list(dict.fromkeys(name for name in names if names.count(name) > 1))
-        if duplicated:  # Arrow would keep only one of them
-            raise options.error(f"{path}: duplicated column(s) {list_names(duplicated)} in the header")
-        handle.seek(0)
-        first_line, rows = 2, 0
-        for table in _rebatched(_arrow_batches(handle, path, raw_names, options), batch_rows):
-            frame = table.to_pandas()
-            frame.columns = names
-            yield first_line, frame
-            first_line += len(frame)
-            rows += len(frame)
+        yield from iter_handle_frames(handle, path, options, batch_rows)
+
+
+def iter_handle_frames(handle: BinaryIO, path: Path | str, options: CsvOptions,
+                       batch_rows: int = 1_000_000) -> Iterator[tuple[int, pd.DataFrame]]:
+    """iter_text_frames over an open, seekable binary handle (a local file, a Cloud Storage
+    object's reader); `path` names it in messages."""
+    raw_names, names = _header_of(handle, path, options)
+    duplicated = list(dict.fromkeys(name for name in names if names.count(name) > 1))
+    if duplicated:  # Arrow would keep only one of them
+        raise options.error(f"{path}: duplicated column(s) {list_names(duplicated)} in the header")
+    handle.seek(0)
+    first_line, rows = 2, 0
+    for table in _rebatched(_arrow_batches(handle, path, raw_names, options), batch_rows):
+        frame = table.to_pandas()
+        frame.columns = names
+        yield first_line, frame
+        first_line += len(frame)
+        rows += len(frame)
     if rows == 0:
         raise options.error(f"{path}: has a header but no data rows")
+
+
+def read_handle_header(handle: BinaryIO, path: Path | str, options: CsvOptions) -> list[str]:
+    """read_header over an open binary handle; the handle is left at the start."""
+    names = _header_of(handle, path, options)[1]
+    handle.seek(0)
+    return names
 
 
 def read_text_frame(path: Path, options: CsvOptions) -> pd.DataFrame:
@@ -77,7 +91,7 @@ def read_text_frame(path: Path, options: CsvOptions) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _header_of(handle: BinaryIO, path: Path, options: CsvOptions) -> tuple[list[str], list[str]]:
+def _header_of(handle: BinaryIO, path: Path | str, options: CsvOptions) -> tuple[list[str], list[str]]:
     """(names as written, names stripped) of the first line."""
     error = options.error
     try:
@@ -109,7 +123,8 @@ def _header_of(handle: BinaryIO, path: Path, options: CsvOptions) -> tuple[list[
     return raw, names
 
 
-def _arrow_batches(handle: BinaryIO, path: Path, raw_names: list[str], options: CsvOptions) -> Iterator[pa.RecordBatch]:
+def _arrow_batches(handle: BinaryIO, path: Path | str, raw_names: list[str],
+                   options: CsvOptions) -> Iterator[pa.RecordBatch]:
     ragged = _RaggedRows()
     try:
         reader = pa_csv.open_csv(

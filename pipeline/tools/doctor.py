@@ -76,7 +76,7 @@ def run_checks(config_path: Path | None = None, sets: Sequence[str] = (),
 
 def local_checks(config: Config) -> list[CheckResult]:
     """Checks of the files, directories and port the local steps use."""
-    return [check_sample_data(config.data.path), check_artifacts_writable(config.paths.artifacts),
+    return [check_sample_data(Path(config.data.path)), check_artifacts_writable(config.paths.artifacts),
             check_disk_space(config.paths.artifacts), check_port(config.serve.host, config.serve.port)]
 
 

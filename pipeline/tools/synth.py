@@ -9,6 +9,7 @@ drawn column-wise with NumPy and formatted with Arrow: a million rows take a sec
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -56,11 +57,14 @@ _EARLY_MONTHS = 6
 _CHURN_UNOBSERVED_SD = 1.25
 
 
-def generate_customers(rows: int, seed: int = 42) -> pd.DataFrame:
+def generate_customers(rows: int, seed: int | Sequence[int] = 42, *, id_key: tuple[int, int] | None = None,
+                       start: int = 0) -> pd.DataFrame:
     """Return `rows` synthetic customers in the public Telco file's schema and formats.
 
     Deterministic: the same (rows, seed) gives an identical frame. customerIDs are unique
-    for any row count up to 10,000 * 26**5.
+    for any row count up to 10,000 * 26**5. A chunk of a larger file passes the file's
+    `id_key` (ID_KEY's draw) and its first row index `start`: its IDs are those of rows
+    start..start+rows-1 of the file, so chunks never share an ID.
     """
     if not 0 <= rows <= _ID_SPACE:
         raise ValueError(f"rows must be between 0 and {_ID_SPACE}, got {rows}")
@@ -73,7 +77,7 @@ def generate_customers(rows: int, seed: int = 42) -> pd.DataFrame:
     monthly = _monthly_charges(rng, codes)
     total_cents = _total_charges_cents(rng, tenure, monthly)
     codes["Churn"] = _draw_churn(rng, tenure, codes)
-    customer_ids = _customer_ids(rng, rows)
+    customer_ids = _customer_ids(rng, rows, id_key, start)
     return _assemble_frame(customer_ids, codes, tenure, monthly, total_cents)
 
 
@@ -258,14 +262,23 @@ def _draw_churn(rng: np.random.Generator, tenure: np.ndarray, codes: dict[str, n
     return churn
 
 
-def _customer_ids(rng: np.random.Generator, rows: int) -> pa.Array:
-    """Unique IDs like "7590-VHVEG": a shuffled row index pushed through a bijection of
-    the 10,000 * 26**5 ID space, so uniqueness never rests on luck."""
+def id_key(rng: np.random.Generator) -> tuple[int, int]:
+    """(multiplier, offset) of the ID bijection, drawn from `rng`."""
     multiplier = int(rng.integers(_ID_MULTIPLIER_MAX // 2, _ID_MULTIPLIER_MAX))
     while math.gcd(multiplier, _ID_SPACE) != 1:
         multiplier += 1
-    offset = int(rng.integers(0, _ID_SPACE))
-    numbers = (rng.permutation(rows).astype(np.int64) * multiplier % _ID_SPACE + offset) % _ID_SPACE
+    return multiplier, int(rng.integers(0, _ID_SPACE))
+
+
+def _customer_ids(rng: np.random.Generator, rows: int, key: tuple[int, int] | None = None,
+                  start: int = 0) -> pa.Array:
+    """Unique IDs like "7590-VHVEG": a shuffled row index pushed through a bijection of
+    the 10,000 * 26**5 ID space, so uniqueness never rests on luck."""
+    multiplier, offset = key if key is not None else id_key(rng)
+    if (start + rows) * multiplier >= 2**63 or start + rows > _ID_SPACE:
+        raise ValueError(f"rows {start}..{start + rows} exceed the customerID space")
+    index = start + rng.permutation(rows).astype(np.int64)
+    numbers = (index * multiplier % _ID_SPACE + offset) % _ID_SPACE
     digits, letters = np.divmod(numbers, _ID_LETTER_SPACE)
     chars = np.empty((rows, 10), dtype=np.uint8)
     for position in range(4):

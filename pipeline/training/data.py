@@ -77,8 +77,10 @@ def check_data_file(path: Path, hint: str = DATA_HINT) -> None:
     read_header(Path(path), csv_options(hint))
 
 
-def validate_frame(frame: pd.DataFrame, path: Path | str, first_line: int = 2) -> pd.DataFrame:
-    """Check values of a string-typed frame and return it typed for modelling."""
+def validate_frame(frame: pd.DataFrame, path: Path | str, first_line: int = 2, unit: str = "line") -> pd.DataFrame:
+    """Check values of a string-typed frame and return it typed for modelling. Messages count
+    `unit`s from `first_line`: CSV lines, or rows of a Parquet file or BigQuery table."""
+    first_line = _Position(first_line, unit)  # type: ignore[assignment]
     out = pd.DataFrame(index=frame.index)
     if schema.ID_COLUMN in frame:
         out[schema.ID_COLUMN] = frame[schema.ID_COLUMN].astype(str)
@@ -164,11 +166,23 @@ def _check_columns(path: Path, header: list[str], expected: list[str]) -> None:
                         f"{', '.join(expected)})")
 
 
+class _Position(int):
+    """The first line (or row) number of a frame, and what is counted ("line" or "row")."""
+
+    unit: str
+
+    def __new__(cls, first: int, unit: str = "line") -> _Position:
+        position = super().__new__(cls, int(first))
+        position.unit = unit
+        return position
+
+
 def _lines(mask: np.ndarray | pd.Series, first_line: int) -> str:
     positions = np.flatnonzero(np.asarray(mask))
     shown = ", ".join(str(p + first_line) for p in positions[:MAX_LISTED])
     more = f" and {len(positions) - MAX_LISTED} more" if len(positions) > MAX_LISTED else ""
-    return f"line{'s' if len(positions) > 1 else ''} {shown}{more}"
+    unit = getattr(first_line, "unit", "line")
+    return f"{unit}{'s' if len(positions) > 1 else ''} {shown}{more}"
 
 
 def _values(column: pd.Series, mask: np.ndarray | pd.Series) -> str:

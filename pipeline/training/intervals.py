@@ -103,12 +103,22 @@ def interval_coverage(table: dict[str, Any], scores: np.ndarray, labels: np.ndar
     index = bin_index(scores, edges)
     counts = np.bincount(index, minlength=len(edges) - 1)
     positives = np.bincount(index, weights=labels, minlength=len(edges) - 1)
+    bounds = intervals_for(scores, table)
+    extended = (bounds[:, 0] < np.asarray(table["lower"])[index]) | (bounds[:, 1] > np.asarray(table["upper"])[index])
+    return coverage_from_counts(table, counts, positives, int(extended.sum()), len(scores))
+
+
+def coverage_from_counts(table: dict[str, Any], counts: np.ndarray, positives: np.ndarray, extended_rows: int,
+                         rows: int) -> dict[str, Any]:
+    """interval_coverage from per-bin row and positive counts and the number of rows whose
+    interval was extended (what a streaming evaluation accumulates)."""
+    edges = np.asarray(table["edges"])
+    counts = np.asarray(counts)
+    positives = np.asarray(positives, dtype=float)
     observed = np.divide(positives, counts, out=np.full(len(counts), np.nan), where=counts > 0)
     inside = (observed >= np.asarray(table["lower"])) & (observed <= np.asarray(table["upper"]))
     covered = consistent_with_validation(table, positives, counts)
     populated = counts > 0
-    bounds = intervals_for(scores, table)
-    extended = (bounds[:, 0] < np.asarray(table["lower"])[index]) | (bounds[:, 1] > np.asarray(table["upper"])[index])
 
     def share(flags: np.ndarray, weights: np.ndarray) -> float | None:
         return float(weights[flags & populated].sum() / weights[populated].sum()) if weights[populated].sum() else None
@@ -123,5 +133,5 @@ def interval_coverage(table: dict[str, Any], scores: np.ndarray, labels: np.ndar
         "bin_coverage": share(covered, np.ones(len(counts))),
         "row_coverage": share(covered, counts.astype(float)),
         "inside_bin_coverage": share(inside, np.ones(len(counts))),
-        "extended_rows": float(extended.mean()) if len(scores) else None,
+        "extended_rows": float(extended_rows / rows) if rows else None,
     }

@@ -36,7 +36,7 @@ class TrainingWindow:
 
 def build_window(config: Config, new_data: Path | None) -> TrainingWindow:
     """Old data + newly labelled data (minus a recent holdout), validated once, in memory."""
-    old = data.load_dataset(config.data.path, config.data)
+    old = data.load_dataset(Path(config.data.path), config.data)
     if new_data is None:
         # No new labels: judge on the article's test split of the configured data.
         return TrainingWindow(old, data.split_dataset(old, config.split).test, str(config.data.path))

@@ -98,18 +98,29 @@ def score_all(keras_score: KerasScore, fitted: dict[str, Any], frame: pd.DataFra
     return evaluate.Scores(labels=data.labels_of(frame), by_model=by_model)
 
 
-def train_run(config: Config, data_path: Path | None = None, run_dir: Path | None = None,
-              frame: pd.DataFrame | None = None, source: str | None = None) -> Path:
+def train_run(config: Config, data_path: Path | str | None = None, run_dir: Path | None = None,
+              frame: pd.DataFrame | None = None, source: str | None = None,
+              streaming: bool | None = None) -> Path:
     """Load, validate, split, fit, evaluate and export; return the finished run directory.
     A caller that already holds validated rows passes them as `frame` (and says where they
-    came from in `source`) instead of a path to read again."""
-    data_path = Path(data_path or config.data.path)
+    came from in `source`) instead of a path to read again. `data_path` is any --data value
+    (pipeline.training.sources); data over train.streaming_threshold_rows, or any data with
+    `streaming=True`, trains by streaming (pipeline.training.streaming)."""
+    from pipeline.training import sources
+    from pipeline.training import streaming as stream
+
+    spec = data_path or config.data.path
+    data_path = Path(spec) if not str(spec).startswith(("gs://", "bq://")) else spec  # type: ignore[assignment]
     final = Path(run_dir) if run_dir else new_run_dir(config)
     atomic.probe_new_directory(final)  # occupied or unwritable: refused before any work
     with progress.make_progress() as bar:
+        data_source = None if frame is not None else sources.open_source(spec, config)
+        if data_source is not None and stream.should_stream(data_source, config, streaming):
+            return stream.train_streaming(config, data_source, final, bar)
         with progress.stage(bar, "Loading and validating data"):
             if frame is None:
-                frame = data.load_dataset(data_path, config.data)
+                assert data_source is not None
+                frame = sources.load_frame(data_source)
             frames = prepare_frames(frame, config)
         with atomic.staged_directory(final) as staging:
             context = write_inputs(staging, config, source or data_path, frame, final.name)
@@ -139,13 +150,15 @@ def train_run(config: Config, data_path: Path | None = None, run_dir: Path | Non
     return final
 
 
-def write_inputs(run_dir: Path, config: Config, source: Path | str, frame: pd.DataFrame, run_id: str
-                 ) -> RunContext:
-    """config.yaml and data_fingerprint.json; returns the report context."""
+def write_inputs(run_dir: Path, config: Config, source: Path | str, frame: pd.DataFrame | None, run_id: str,
+                 fingerprint: dict[str, Any] | None = None) -> RunContext:
+    """config.yaml and data_fingerprint.json (the given one, or the frame's); returns the report context."""
     settings = config_as_dict(config)
     settings["data"]["path"] = str(source)
     atomic.write_text(run_dir / "config.yaml", yaml.safe_dump(settings, sort_keys=False))
-    fingerprint = data_fingerprint(source, frame)
+    if fingerprint is None:
+        assert frame is not None
+        fingerprint = data_fingerprint(source, frame)
     atomic.write_json(run_dir / "data_fingerprint.json", fingerprint)
     return RunContext(run_id=run_id, created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                       config=settings, fingerprint=fingerprint, interval_confidence=config.evaluate.interval_confidence)

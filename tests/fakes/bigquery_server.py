@@ -6,6 +6,11 @@ page, jobs.get and jobs.getQueryResults (GET .../queries/JOB?pageToken=...). It 
 SQL: it checks the query names the table, then filters the rows with the query's named
 parameters (since, until: TIMESTAMP; endpoint_suffix: STRING), in logging_time order.
 Rows follow the v1 request-response logging schema (see request_log.py).
+
+It also holds training tables (`add_table`): tables.get and tabledata.list (GET .../tables/T
+and .../tables/T/data, paged by maxResults/pageToken) serve Client.list_rows, and a query
+naming one of them in backticks (optionally ending in LIMIT n) answers its rows, so
+RowIterator.to_arrow_iterable() reads them over REST, without the Storage Read API.
 """
 
 from __future__ import annotations
@@ -37,13 +42,32 @@ class FakeBigQueryServer(RecordingRestServer):
         self._results: dict[str, list[dict[str, Any]]] = {}
         self._formats: dict[str, bool] = {}
         self._ids = count(1)
+        self.tables: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+        self._job_schemas: dict[str, dict[str, Any]] = {}
         super().__init__()
+
+    def add_table(self, table_id: str, frame: Any) -> None:
+        """Serve a pandas frame as the table project.dataset.table (STRING, INT64, FLOAT64
+        columns by dtype; NaN as NULL), rows in the frame's order."""
+        import pandas as pd
+
+        fields = []
+        for name in frame.columns:
+            kind = frame[name].dtype.kind
+            fields.append({"name": name, "type": "INT64" if kind in "iu" else "FLOAT64" if kind == "f" else "STRING",
+                           "mode": "NULLABLE"})
+        rows = [{"f": [{"v": None if pd.isna(v) else str(v)} for v in record]}
+                for record in frame.itertuples(index=False, name=None)]
+        self.tables[table_id] = ({"fields": fields}, rows)
 
     def routes(self) -> list[tuple[str, str, str, Any]]:
         return [
             ("POST", rf"{BQ}/queries", "query", self._query),
             ("GET", rf"{BQ}/queries/(?P<job>[^/]+)", "getQueryResults", self._results_page),
             ("GET", rf"{BQ}/jobs/(?P<job>[^/]+)", "getJob", self._get_job),
+            ("GET", rf"{BQ}/datasets/(?P<dataset>[^/]+)/tables/(?P<table>[^/]+)", "getTable", self._get_table),
+            ("GET", rf"{BQ}/datasets/(?P<dataset>[^/]+)/tables/(?P<table>[^/]+)/data", "listTableData",
+             self._list_table_data),
         ]
 
     def log_request(self, endpoint: str, deployed_model_id: str, instances: list[Any],
@@ -57,7 +81,46 @@ class FakeBigQueryServer(RecordingRestServer):
             "response_payload": [json.dumps(p) for p in predictions]})
 
     # ---- handlers --------------------------------------------------------------------
+    def _table(self, p: dict[str, str]) -> tuple[str, tuple[dict[str, Any], list[dict[str, Any]]]]:
+        table_id = f"{p['project']}.{p['dataset']}.{p['table']}"
+        if table_id not in self.tables:
+            raise ApiError(404, f"Not found: Table {table_id}")
+        return table_id, self.tables[table_id]
+
+    def _get_table(self, p: dict[str, str], q: Any, b: Any) -> dict[str, Any]:
+        table_id, (schema, rows) = self._table(p)
+        return {"kind": "bigquery#table", "id": table_id.replace(".", ":", 1),
+                "tableReference": {"projectId": p["project"], "datasetId": p["dataset"], "tableId": p["table"]},
+                "schema": schema, "numRows": str(len(rows)), "type": "TABLE"}
+
+    def _list_table_data(self, p: dict[str, str], q: dict[str, list[str]], b: Any) -> dict[str, Any]:
+        _, (_, rows) = self._table(p)
+        start = int(q.get("pageToken", q.get("startIndex", ["0"]))[0])
+        size = int(q.get("maxResults", [len(rows) or 1])[0])
+        answer: dict[str, Any] = {"kind": "bigquery#tableDataList", "totalRows": str(len(rows)),
+                                  "rows": rows[start:start + size]}
+        if start + size < len(rows):
+            answer["pageToken"] = str(start + size)
+        return answer
+
+    def _training_query(self, p: dict[str, str], body: dict[str, Any]) -> dict[str, Any] | None:
+        import re
+
+        text = body.get("query", "")
+        named = [t for t in self.tables if f"`{t}`" in text]
+        if not named:
+            return None
+        schema, rows = self.tables[named[0]]
+        limit = re.search(r"\bLIMIT\s+(\d+)\s*$", text, re.IGNORECASE)
+        job = f"job_{next(self._ids)}"
+        self._results[job] = rows[: int(limit.group(1))] if limit else rows
+        self._job_schemas[job] = schema
+        return self._page(p["project"], job, 0, body.get("maxResults"), "bigquery#queryResponse")
+
     def _query(self, p: dict[str, str], q: Any, body: dict[str, Any]) -> dict[str, Any]:
+        training = self._training_query(p, body)
+        if training is not None:
+            return training
         if f"`{self.table}`" not in body.get("query", ""):
             raise ApiError(404, f"Not found: Table {body.get('query', '')[:200]}")
         params = {item["name"]: item["parameterValue"]["value"]
@@ -99,10 +162,12 @@ class FakeBigQueryServer(RecordingRestServer):
             raise ApiError(404, f"Not found: Job {job}")
         rows = self._results[job]
         end = len(rows) if size is None else start + int(size)
+        encoded = (rows[start:end] if job in self._job_schemas
+                   else [self._encode(r, self._formats.get(job, False)) for r in rows[start:end]])
         answer: dict[str, Any] = {
-            "kind": kind, "schema": SCHEMA, "jobComplete": True, "totalRows": str(len(rows)),
-            "jobReference": {"projectId": project, "jobId": job, "location": "US"},
-            "rows": [self._encode(r, self._formats.get(job, False)) for r in rows[start:end]]}
+            "kind": kind, "schema": self._job_schemas.get(job, SCHEMA), "jobComplete": True,
+            "totalRows": str(len(rows)), "jobReference": {"projectId": project, "jobId": job, "location": "US"},
+            "rows": encoded}
         if end < len(rows):
             answer["pageToken"] = str(end)
         return answer
