@@ -195,6 +195,14 @@ def architecture(hidden_units: list[int]) -> str:
     return f"Normalization + StringLookup one-hot -> {dense} -> Dense(1, sigmoid); adam, binary cross-entropy"
 
 
+def export_serving(model: keras.Model, run_dir: Path, answer: dict[str, Any]) -> Path:
+    """What serving needs in run_dir: model/ (the SavedModel with the answer baked in) and the
+    NumPy engine file verified against it, whichever way the model was trained."""
+    export_saved_model(model, run_dir / "model", answer)
+    export_numpy_engine(model, run_dir)
+    return run_dir / "model"
+
+
 def export_run(run_dir: Path, context: RunContext | None = None) -> Path:
     """Re-export run_dir/model from run_dir/model.keras and intervals.json; rewrite model_card.json."""
     run_dir = Path(run_dir)
@@ -205,7 +213,6 @@ def export_run(run_dir: Path, context: RunContext | None = None) -> Path:
     if not answer_file.is_file():
         raise RunDirError(f"{run_dir}: no intervals.json (the calibration and interval table to bake in)")
     model = keras.models.load_model(source)
-    export_saved_model(model, run_dir / "model", atomic.read_json(answer_file))
-    export_numpy_engine(model, run_dir)
+    export_serving(model, run_dir, atomic.read_json(answer_file))
     atomic.write_json(run_dir / "model_card.json", model_card(run_dir, context))
     return run_dir / "model"

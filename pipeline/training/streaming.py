@@ -75,7 +75,7 @@ def train_streaming(config: Config, source: DataSource, final: Path, bar: Progre
                 answer = calibration.fit_answer(raw.reshape(-1), data.labels_of(validation), config.evaluate)
                 atomic.write_json(staging / "intervals.json", answer)
             with progress.stage(bar, "Exporting SavedModel"):
-                export.export_saved_model(model, staging / "model", answer)
+                export.export_serving(model, staging, answer)
             with progress.stage(bar, "Evaluating on the test split (streaming)"):
                 outputs = offline_outputs(staging / "model")
                 evaluate_streaming(staging, outputs, fitted, cache, validation, answer, config,

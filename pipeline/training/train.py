@@ -135,8 +135,7 @@ def train_run(config: Config, data_path: Path | str | None = None, run_dir: Path
                                                 data.labels_of(frames.validation), config.evaluate)
                 atomic.write_json(staging / "intervals.json", answer)
             with progress.stage(bar, "Exporting SavedModel"):
-                export.export_saved_model(model, staging / "model", answer)
-                export.export_numpy_engine(model, staging)
+                export.export_serving(model, staging, answer)
             with progress.stage(bar, "Evaluating on the test split"):
                 outputs = offline_outputs(staging / "model")
 
