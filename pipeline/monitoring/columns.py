@@ -69,10 +69,19 @@ def numeric_column(series: pd.Series) -> NumericColumn:
 
 
 def _finite(values: np.ndarray, weights: np.ndarray | None) -> NumericColumn:
+    if weights is None and values.size and _all_finite(values):  # the usual case: no copy
+        return NumericColumn(values, None, 0)
     finite = np.isfinite(values)
     if weights is not None:
         return NumericColumn(values[finite], weights[finite], int(weights[~finite].sum()))
     return NumericColumn(values[finite], None, int(values.size - np.count_nonzero(finite)))
+
+
+def _all_finite(values: np.ndarray) -> bool:
+    """Whether no value is NaN or infinite, from two reductions instead of a mask: min and
+    max are NaN when any value is, and infinite when any value is."""
+    with np.errstate(invalid="ignore"):
+        return bool(np.isfinite(values.min()) and np.isfinite(values.max()))
 
 
 def _to_float(uniques: object) -> np.ndarray:
@@ -105,7 +114,7 @@ def _parse_arrow_floats(data: pa.ChunkedArray) -> np.ndarray | None:
     """Every row as float64, blanks as NaN; None when some text is not a plain number
     (the caller then coerces distinct values one by one, like pd.to_numeric)."""
     parsed = []
-    for chunk in data.chunks:  # per chunk: if_else over chunked strings mangles values
+    for chunk in data.chunks:  # per chunk: a failed cast only redoes its own chunk
         numbers = _cast_floats(chunk)
         if numbers is None:
             return None
@@ -115,15 +124,36 @@ def _parse_arrow_floats(data: pa.ChunkedArray) -> np.ndarray | None:
 
 def _cast_floats(chunk: pa.Array) -> pa.Array | None:
     """The chunk as float64, blank text as null; None when some text is not a number.
-    Blanking goes through if_else, which copies the strings and slows the cast down, so it
-    runs only on chunks that hold a blank."""
-    blank = pc.or_(pc.utf8_is_space(chunk), pc.equal(pc.binary_length(chunk), 0))
-    if pc.any(blank).as_py():
-        chunk = pc.if_else(blank, pa.nulls(len(chunk), chunk.type), chunk)
+    The cast is tried first (most chunks hold only numbers); when it fails, blank rows are
+    marked null in a new validity bitmap only (the strings are not copied: Arrow's cast
+    skips null slots) and the cast is tried once more."""
     try:
         return pc.cast(chunk, pa.float64())
     except pa.ArrowInvalid:
+        pass
+    blank = pc.or_(pc.utf8_is_space(chunk), pc.equal(pc.binary_length(chunk), 0))
+    if not pc.any(blank).as_py():
         return None
+    try:
+        return pc.cast(_with_nulls(chunk, blank), pa.float64())
+    except pa.ArrowInvalid:
+        return None
+
+
+def _with_nulls(chunk: pa.Array, nulls: pa.Array) -> pa.Array:
+    """`chunk` with rows where `nulls` is true made null as well; its offsets and characters
+    are shared, not copied."""
+    valid = pc.fill_null(pc.and_not(pc.is_valid(chunk), nulls), False).to_numpy(zero_copy_only=False)
+    # A bitmap starts at bit `offset`: keep the sub-byte part of the chunk's offset and move
+    # the rest into the offsets buffer, so a chunk deep inside a large array costs no more.
+    shift = chunk.offset % 8
+    width = 8 if pa.types.is_large_string(chunk.type) else 4
+    _, offsets, data = chunk.buffers()
+    bitmap = pa.py_buffer(np.packbits(np.concatenate([np.zeros(shift, dtype=bool), valid]),
+                                      bitorder="little"))
+    return pa.Array.from_buffers(chunk.type, len(chunk),
+                                 [bitmap, offsets.slice((chunk.offset - shift) * width), data],
+                                 offset=shift)
 
 
 def category_counts(series: pd.Series, vocabulary: Collection[str] = ()) -> CategoryCounts:
