@@ -65,8 +65,13 @@ def numeric_column(series: pd.Series) -> NumericColumn:
         parsed = _parse_arrow_floats(arrow)
         if parsed is not None:
             return _finite(parsed, None)
-    counted = series.value_counts(dropna=False, sort=False)
-    column = _finite(_to_float(counted.index), counted.to_numpy(dtype=np.int64))
+    known = _known_label_counts(series, ())  # a few texts ("0", "1"): compared, not hashed
+    if known is not None:
+        labels, rows = list(known.counts), np.fromiter(known.counts.values(), dtype=np.int64)
+    else:
+        counted = series.value_counts(dropna=False, sort=False)
+        labels, rows = counted.index, counted.to_numpy(dtype=np.int64)
+    column = _finite(_to_float(labels), rows)
     return NumericColumn(column.values, column.weights, int(len(series) - column.rows))
 
 

@@ -119,3 +119,30 @@ def test_finite_values_are_kept_without_a_copy_and_others_count_missing() -> Non
         assert column.missing == 1 and 4.0 not in column.values and column.values.size == 9
     column = numeric_column(pd.Series(values))
     assert column.missing == 0 and column.values.tolist() == values.tolist()
+
+
+@pytest.mark.parametrize("extra", [{}, {ROWS - 1: "2"}, {9_000: "x", 9_001: " "}, {12_000: None}, {100: "inf"}],
+                         ids=["known", "unseen", "junk-and-blank", "null", "infinite"])
+def test_few_numeric_texts_are_compared_and_equal_the_hashed_column(extra: dict[int, object]) -> None:
+    values: list = [str(v) for v in np.random.default_rng(5).choice([0, 1], size=ROWS, p=[0.8, 0.2])]
+    for row, value in extra.items():
+        values[row] = value
+    series = text_column(values)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(columns, "MAX_COMPARED_LABELS", 0)
+        expected = numeric_column(series)
+    column = numeric_column(series)
+    assert column.missing == expected.missing
+    np.testing.assert_array_equal(column.values, expected.values)
+    np.testing.assert_array_equal(column.weights, expected.weights)
+
+
+def test_few_numeric_texts_are_counted_without_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    series = text_column([str(v) for v in np.random.default_rng(6).choice([0, 1], size=ROWS)])
+
+    def no_hashing(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("value_counts was called")
+
+    monkeypatch.setattr(pd.Series, "value_counts", no_hashing)
+    column = numeric_column(series)
+    assert sorted(column.values.tolist()) == [0.0, 1.0] and column.rows == ROWS
