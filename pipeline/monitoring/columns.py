@@ -29,6 +29,8 @@ THREADED_ROWS = 50_000
 DISTINCT_SAMPLE = 4096
 # Up to this many labels, one comparison pass per label beats hashing every row.
 MAX_COMPARED_LABELS = 4
+# Rows of a text chunk cast to numbers first, to tell whether the whole chunk may cast.
+CAST_PROBE_ROWS = 2048
 
 
 @dataclass(frozen=True)
@@ -63,16 +65,30 @@ def numeric_column(series: pd.Series) -> NumericColumn:
         parsed = _parse_arrow_floats(arrow)
         if parsed is not None:
             return _finite(parsed, None)
-    counted = series.value_counts(dropna=False, sort=False)
-    column = _finite(_to_float(counted.index), counted.to_numpy(dtype=np.int64))
+    known = _known_label_counts(series, ())  # a few texts ("0", "1"): compared, not hashed
+    if known is not None:
+        labels, rows = list(known.counts), np.fromiter(known.counts.values(), dtype=np.int64)
+    else:
+        counted = series.value_counts(dropna=False, sort=False)
+        labels, rows = counted.index, counted.to_numpy(dtype=np.int64)
+    column = _finite(_to_float(labels), rows)
     return NumericColumn(column.values, column.weights, int(len(series) - column.rows))
 
 
 def _finite(values: np.ndarray, weights: np.ndarray | None) -> NumericColumn:
+    if weights is None and values.size and _all_finite(values):  # the usual case: no copy
+        return NumericColumn(values, None, 0)
     finite = np.isfinite(values)
     if weights is not None:
         return NumericColumn(values[finite], weights[finite], int(weights[~finite].sum()))
     return NumericColumn(values[finite], None, int(values.size - np.count_nonzero(finite)))
+
+
+def _all_finite(values: np.ndarray) -> bool:
+    """Whether no value is NaN or infinite, from two reductions instead of a mask: min and
+    max are NaN when any value is, and infinite when any value is."""
+    with np.errstate(invalid="ignore"):
+        return bool(np.isfinite(values.min()) and np.isfinite(values.max()))
 
 
 def _to_float(uniques: object) -> np.ndarray:
@@ -105,7 +121,7 @@ def _parse_arrow_floats(data: pa.ChunkedArray) -> np.ndarray | None:
     """Every row as float64, blanks as NaN; None when some text is not a plain number
     (the caller then coerces distinct values one by one, like pd.to_numeric)."""
     parsed = []
-    for chunk in data.chunks:  # per chunk: if_else over chunked strings mangles values
+    for chunk in data.chunks:  # per chunk: a failed cast only redoes its own chunk
         numbers = _cast_floats(chunk)
         if numbers is None:
             return None
@@ -115,15 +131,42 @@ def _parse_arrow_floats(data: pa.ChunkedArray) -> np.ndarray | None:
 
 def _cast_floats(chunk: pa.Array) -> pa.Array | None:
     """The chunk as float64, blank text as null; None when some text is not a number.
-    Blanking goes through if_else, which copies the strings and slows the cast down, so it
-    runs only on chunks that hold a blank."""
+
+    A failed cast costs as much as a whole one, so it is tried on the chunk only when its
+    first CAST_PROBE_ROWS rows cast: a column without blanks (the usual case) then costs
+    one cast. Otherwise blank rows are marked null in a new validity bitmap only (the
+    strings are not copied: Arrow's cast skips null slots) and that is cast."""
+    if _cast_or_none(chunk.slice(0, CAST_PROBE_ROWS)) is not None:
+        whole = _cast_or_none(chunk)
+        if whole is not None:
+            return whole
     blank = pc.or_(pc.utf8_is_space(chunk), pc.equal(pc.binary_length(chunk), 0))
-    if pc.any(blank).as_py():
-        chunk = pc.if_else(blank, pa.nulls(len(chunk), chunk.type), chunk)
+    if not pc.any(blank).as_py():
+        return None
+    return _cast_or_none(_with_nulls(chunk, blank))
+
+
+def _cast_or_none(chunk: pa.Array) -> pa.Array | None:
     try:
         return pc.cast(chunk, pa.float64())
     except pa.ArrowInvalid:
         return None
+
+
+def _with_nulls(chunk: pa.Array, nulls: pa.Array) -> pa.Array:
+    """`chunk` with rows where `nulls` is true made null as well; its offsets and characters
+    are shared, not copied."""
+    valid = pc.fill_null(pc.and_not(pc.is_valid(chunk), nulls), False).to_numpy(zero_copy_only=False)
+    # A bitmap starts at bit `offset`: keep the sub-byte part of the chunk's offset and move
+    # the rest into the offsets buffer, so a chunk deep inside a large array costs no more.
+    shift = chunk.offset % 8
+    width = 8 if pa.types.is_large_string(chunk.type) else 4
+    _, offsets, data = chunk.buffers()
+    bitmap = pa.py_buffer(np.packbits(np.concatenate([np.zeros(shift, dtype=bool), valid]),
+                                      bitorder="little"))
+    return pa.Array.from_buffers(chunk.type, len(chunk),
+                                 [bitmap, offsets.slice((chunk.offset - shift) * width), data],
+                                 offset=shift)
 
 
 def category_counts(series: pd.Series, vocabulary: Collection[str] = ()) -> CategoryCounts:

@@ -192,13 +192,18 @@ class _NumericAccumulator:
     def add(self, series: pd.Series) -> None:
         column = numeric_column(series)
         self.missing += column.missing
-        self.sketch.add(column.values, column.weights)
+        if column.values.size == 0:
+            return
+        bounds = float(column.values.min()), float(column.values.max())
+        self.sketch.add(column.values, column.weights, bounds)
         low, high = self.reference.min, self.reference.max
         if low is None or high is None:  # no reference range at all: every value lies above it
             self.above += column.rows
             return
-        self.below += _rows(column.values < low, column.weights)
-        self.above += _rows(column.values > high, column.weights)
+        if bounds[0] < low:  # a chunk inside the reference's range needs no pass over it
+            self.below += _rows(column.values < low, column.weights)
+        if bounds[1] > high:
+            self.above += _rows(column.values > high, column.weights)
 
     def result(self, threshold: float, gate: _Gate) -> FeatureDrift:
         current = self.sketch.histogram(self.bins)

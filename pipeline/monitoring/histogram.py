@@ -24,6 +24,11 @@ import numpy as np
 STANDARD_BUCKETS = 10  # TFDV's num_histogram_buckets default, which Vertex uses
 BUFFER_VALUES = 1 << 20
 MAX_DISTINCT = 1 << 19
+# Unweighted counting by comparison with each inner edge (see _cumulative_counts) pays from
+# this many values, up to this many buckets; blocks of CUMULATIVE_BLOCK values.
+CUMULATIVE_MIN_VALUES = 4096
+CUMULATIVE_MAX_BUCKETS = 32
+CUMULATIVE_BLOCK = 1 << 16
 
 
 def standard_edges(low: float, high: float, buckets: int) -> np.ndarray:
@@ -41,9 +46,25 @@ def exact_counts(values: np.ndarray, weights: np.ndarray | None, edges: np.ndarr
     buckets = edges.size - 1
     if buckets < 1:
         return np.empty(0)
+    if weights is None and values.size >= CUMULATIVE_MIN_VALUES and buckets <= CUMULATIVE_MAX_BUCKETS:
+        return _cumulative_counts(values, edges)
     slot = np.searchsorted(edges, values, side="left") - 1
     np.clip(slot, 0, buckets - 1, out=slot)
     return np.bincount(slot, weights=weights, minlength=buckets).astype(np.float64)
+
+
+def _cumulative_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """exact_counts of unweighted values from how many lie at or below each inner edge: the
+    same buckets (a value on an inner edge counts below it; values outside [e0, e_n] count
+    in the first or last bucket, as the clipped slots do), several times faster than a
+    binary search per value. Blocks keep each comparison's mask in cache."""
+    inner = edges[1:-1].tolist()
+    at_or_below = np.zeros(len(inner), dtype=np.int64)
+    for start in range(0, values.size, CUMULATIVE_BLOCK):
+        block = values[start:start + CUMULATIVE_BLOCK]
+        for index, edge in enumerate(inner):
+            at_or_below[index] += np.count_nonzero(block <= edge)
+    return np.diff(np.concatenate([[0], at_or_below, [values.size]])).astype(np.float64)
 
 
 class ValueSketch:
@@ -63,12 +84,15 @@ class ValueSketch:
         self._pending: list[tuple[np.ndarray, np.ndarray | None]] = []
         self._pending_size = 0
 
-    def add(self, values: np.ndarray, weights: np.ndarray | None = None) -> None:
-        """Take finite `values`, each standing for `weights` rows (default one each)."""
+    def add(self, values: np.ndarray, weights: np.ndarray | None = None,
+            bounds: tuple[float, float] | None = None) -> None:
+        """Take finite `values`, each standing for `weights` rows (default one each);
+        `bounds`: their (min, max) when the caller knows them already."""
         if values.size == 0:
             return
-        self.min = min(self.min, float(values.min()))
-        self.max = max(self.max, float(values.max()))
+        low, high = bounds if bounds is not None else (float(values.min()), float(values.max()))
+        self.min = min(self.min, low)
+        self.max = max(self.max, high)
         self.rows += float(weights.sum()) if weights is not None else float(values.size)
         self._pending.append((values, weights))
         self._pending_size += values.size

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from pipeline.monitoring import columns
+from pipeline.monitoring import columns, histogram
 from pipeline.monitoring.columns import CategoryCounts, category_counts, numeric_column
 
 ROWS = 20_000
@@ -70,3 +71,78 @@ def test_text_numbers_with_and_without_blanks_parse_like_to_numeric(blank_rows: 
     expected = pd.to_numeric(pd.Series(values), errors="coerce")
     assert column.weights is None and column.missing == len(blank_rows)
     np.testing.assert_array_equal(column.values, expected.dropna().to_numpy())
+
+
+def searchsorted_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """TFDV's buckets by binary search, the way exact_counts counts weighted values."""
+    slot = np.clip(np.searchsorted(edges, values, side="left") - 1, 0, edges.size - 2)
+    return np.bincount(slot, minlength=edges.size - 1).astype(np.float64)
+
+
+@pytest.mark.parametrize("case", ["uniform", "on-edges", "duplicate-edges", "outside", "constant"])
+def test_cumulative_bucket_counts_equal_the_binary_search(case: str) -> None:
+    rng = np.random.default_rng(7)
+    values = rng.uniform(-3, 5, 3 * histogram.CUMULATIVE_BLOCK + 17).round(1)
+    edges = histogram.standard_edges(float(values.min()), float(values.max()), 10)
+    if case == "on-edges":  # a value on an inner edge counts in the bucket below it
+        values[::3] = rng.choice(edges, size=values[::3].size)
+    elif case == "duplicate-edges":  # a range of a few ulps gives repeated edges
+        edges = np.linspace(1.0, np.nextafter(np.nextafter(1.0, 2), 2), 11)
+        values = rng.choice(edges, size=values.size)
+    elif case == "outside":  # clipped into the first and last buckets
+        edges = np.linspace(-1, 1, 11)
+    elif case == "constant":
+        edges = np.array([2.0, 2.0])
+        values = np.full(values.size, 2.0)
+    counts = histogram.exact_counts(values, None, edges)
+    np.testing.assert_array_equal(counts, searchsorted_counts(values, edges))
+    assert counts.sum() == values.size
+
+
+@pytest.mark.parametrize("start", [0, 3, 8, 13, 4_100])
+@pytest.mark.parametrize("arrow_type", [pa.string(), pa.large_string()])
+def test_blank_numbers_become_null_without_copying_the_text(start: int, arrow_type: pa.DataType) -> None:
+    values = (["1.5", " ", "", None, "-2", "  ", "7e1"] * 1_000)[:6_000]
+    chunk = pa.array(values, arrow_type).slice(start, 1_500)  # a chunk deep inside an array
+    parsed = columns._cast_floats(chunk)
+    expected = [None if text is None or not text.strip() else float(text) for text in chunk.to_pylist()]
+    assert parsed is not None and parsed.to_pylist() == expected
+    assert columns._cast_floats(pa.array(["1", "x", " "], arrow_type)) is None  # not a number
+
+
+def test_finite_values_are_kept_without_a_copy_and_others_count_missing() -> None:
+    values = np.arange(10, dtype=np.float64)
+    for bad in (np.nan, np.inf, -np.inf):
+        with_bad = values.copy()
+        with_bad[4] = bad
+        column = numeric_column(pd.Series(with_bad))
+        assert column.missing == 1 and 4.0 not in column.values and column.values.size == 9
+    column = numeric_column(pd.Series(values))
+    assert column.missing == 0 and column.values.tolist() == values.tolist()
+
+
+@pytest.mark.parametrize("extra", [{}, {ROWS - 1: "2"}, {9_000: "x", 9_001: " "}, {12_000: None}, {100: "inf"}],
+                         ids=["known", "unseen", "junk-and-blank", "null", "infinite"])
+def test_few_numeric_texts_are_compared_and_equal_the_hashed_column(extra: dict[int, object]) -> None:
+    values: list = [str(v) for v in np.random.default_rng(5).choice([0, 1], size=ROWS, p=[0.8, 0.2])]
+    for row, value in extra.items():
+        values[row] = value
+    series = text_column(values)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(columns, "MAX_COMPARED_LABELS", 0)
+        expected = numeric_column(series)
+    column = numeric_column(series)
+    assert column.missing == expected.missing
+    np.testing.assert_array_equal(column.values, expected.values)
+    np.testing.assert_array_equal(column.weights, expected.weights)
+
+
+def test_few_numeric_texts_are_counted_without_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    series = text_column([str(v) for v in np.random.default_rng(6).choice([0, 1], size=ROWS)])
+
+    def no_hashing(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("value_counts was called")
+
+    monkeypatch.setattr(pd.Series, "value_counts", no_hashing)
+    column = numeric_column(series)
+    assert sorted(column.values.tolist()) == [0.0, 1.0] and column.rows == ROWS
