@@ -9,10 +9,11 @@ independently of pipeline.serving (nothing here imports it):
           http_server.cc (ToHTTPStatusCode: INVALID_ARGUMENT and FAILED_PRECONDITION -> 400)
 
 Each branch below names the rule it follows. Messages are TF Serving's own strings, so a
-client that greps them sees the same text. One place is TensorFlow's Python runtime rather
-than TF Serving's C++ one: a tensor whose rank the signature does not accept is refused by
-the concrete function before the graph runs (TF Serving would feed it to the graph and let
-the ops decide); both are a 400 INVALID_ARGUMENT.
+client that greps them sees the same text. The graph runs through TensorFlow's Python
+runtime (the loaded signature function) rather than TF Serving's C++ session: like TF
+Serving, it feeds the tensors as parsed, whatever their rank, and what the graph's ops refuse
+(e.g. inputs with different numbers of values meeting in a concat) is a 400 carrying
+TensorFlow's own message, which differs in wording from the C++ runtime's.
 
 `TFServingModel(directory).predict(body)` -> (HTTP status, response body bytes).
 """
@@ -262,9 +263,9 @@ def write_decimal(value: float, dtype: np.dtype) -> str:
         return "NaN"
     if math.isinf(value):
         return "-Infinity" if value < 0 else "Infinity"
-    text = "%g" % float(value)
+    text = f"{float(value):g}"  # printf %g, as absl::StrCat writes a float
     if dtype.type(float(text)) != value:
-        text = "%.*g" % (9 if dtype == np.float32 else 17, float(value))
+        text = f"{float(value):.{9 if dtype == np.float32 else 17}g}"
     if "." not in text and "e" not in text:
         text += ".0"
     return text
@@ -279,7 +280,7 @@ def write_value(value: Any, dtype: np.dtype, as_bytes: bool) -> str:
     if dtype.kind in "iu":
         return str(int(value))
     if as_bytes:  # [doc] "Output of binary values": *_bytes string tensors come as {"b64": ...}
-        return '{"b64": %s}' % json.dumps(base64.b64encode(value).decode("ascii"))
+        return '{"b64": ' + json.dumps(base64.b64encode(value).decode("ascii")) + "}"
     return json.dumps(value.decode("utf-8", errors="replace"), ensure_ascii=False)
 
 
@@ -301,7 +302,8 @@ def response_body(outputs: dict[str, np.ndarray], layout: str) -> str:
     if layout == "columnar":
         parts = [write_tensor(outputs[name], as_bytes[name]) for name in names]
         if named:
-            return '{"outputs": {' + ", ".join(f"{json.dumps(n)}: {p}" for n, p in zip(names, parts)) + "}}"
+            fields = ", ".join(f"{json.dumps(n)}: {p}" for n, p in zip(names, parts, strict=True))
+            return '{"outputs": {' + fields + "}}"
         return '{"outputs": ' + parts[0] + "}"
     batch = None
     for name in names:
@@ -314,7 +316,7 @@ def response_body(outputs: dict[str, np.ndarray], layout: str) -> str:
     rows = []
     for row in range(batch or 0):
         cells = [write_tensor(outputs[name][row, ...], as_bytes[name]) for name in names]
-        rows.append("{" + ", ".join(f"{json.dumps(n)}: {c}" for n, c in zip(names, cells)) + "}"
+        rows.append("{" + ", ".join(f"{json.dumps(n)}: {c}" for n, c in zip(names, cells, strict=True)) + "}"
                     if named else cells[0])
     return '{"predictions": [' + ", ".join(rows) + "]}"
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 import subprocess
 import sys
@@ -151,13 +152,34 @@ def tf_serving_cases(rows: list[dict[str, Any]]) -> dict[str, tuple[Any, list[st
                                               ["gender", "is not of expected type: string"]),
         "wrong type in columnar": ({"inputs": {**columns(plain), "tenure": ["1"] * len(plain)}},
                                    ["is not of expected type: float"]),
-        "list where a value is expected": ({"instances": [features(rows[0], tenure=[1])]}, ["tenure"]),
+        "a one-value list is read as its value": ({"instances": [features(rows[0], tenure=[1])]}, None),
+        "a nested one-value list too": ({"instances": [features(rows[0], tenure=[[1]], Contract=["One year"])]},
+                                        None),
+        "several values for one input": ({"instances": [features(rows[0], tenure=[1, 2])]}, []),
+        "one input shaped differently across instances": (
+            {"instances": [features(rows[0], tenure=[1]), features(rows[1])]}, ["Expecting shape [1] but got: []"]),
+        "a category in base64": ({"instances": [features(rows[0], Contract={"b64": "T25lIHllYXI="})]}, None),
+        "an object that is not base64": ({"instances": [features(rows[0], Contract={"a": 1})]},
+                                         ["not formatted correctly for base64 data"]),
+        "bad base64": ({"instances": [features(rows[0], Contract={"b64": "%%%"})]}, ["Unable to base64 decode"]),
+        "an empty signature_name is the default": ({"signature_name": "", "instances": plain[:2]}, None),
+        "customerID not a string": ({"signature_name": "with_customer_id", "instances": [dict(rows[0], customerID=5)]},
+                                    ["customerID", "is not of expected type: string"]),
+        "an integer beyond int64 for a float": ({"instances": [features(rows[0], tenure=10**30)]}, None),
+        "columnar keys beyond the signature are not read": ({"inputs": {**columns(plain), "colour": ["r"]}}, None),
+        "columnar scalars are one row": ({"inputs": {k: v[0] for k, v in columns(plain).items()}}, None),
+        "columnar nested one-value lists": ({"inputs": {k: [[x] for x in v] for k, v in columns(plain).items()}},
+                                            None),
+        "columnar empty lists": ({"inputs": {k: [] for k in columns(plain)}}, None),
         "empty instances": ({"instances": []}, ["No values in 'instances' array"]),
         "instances not a list": ({"instances": first}, ["instances"]),
         "instances and inputs": ({"instances": plain, "inputs": columns(plain)}, ["only one of 'inputs' or"]),
         "neither instances nor inputs": ({"rows": plain}, ["Missing 'inputs' or 'instances' key"]),
         "unknown signature": ({"signature_name": "nope", "instances": plain}, ["nope", "not found in signature def"]),
         "signature_name not a string": ({"signature_name": 1, "instances": plain}, ["must be a string value"]),
+        "bytes after the document are not read": (json.dumps({"instances": plain[:1]}).encode() + b" }x", None),
+        "empty body": (b"", []),
+        "not JSON": (b'{"instances": [', []),
         "plain list of rows": ({"instances": [list(first.values())]}, []),
         "body not an object": (plain, []),
         "inputs columns of different lengths": ({"inputs": {**columns(plain), "tenure": [1]}}, []),
@@ -177,7 +199,29 @@ def vertex_cases(rows: list[dict[str, Any]]) -> dict[str, tuple[Any, list[str] |
         "number sent as a string": ({"instances": [features(rows[0], TotalCharges="29.85")]},
                                     ["TotalCharges", "is not of expected type: float"]),
         "empty instances": ({"instances": []}, ["No values in 'instances' array"]),
+        "bytes after the document": (json.dumps({"instances": plain[:1]}).encode() + b" }x", []),
     }
+
+
+# Where the local server still differs from TF Serving, on purpose: TF Serving reads NaN and
+# Infinity tokens and numbers beyond float32 (which become infinity) and answers NaN tokens,
+# which strict JSON parsers (orjson, JavaScript's JSON.parse, Vertex's own front end) cannot
+# read; the local server refuses such values with a 400 naming the instance and field. If the
+# local server ever answers these like TF Serving, move them into the battery.
+def known_differences(rows: list[dict[str, Any]]) -> dict[str, bytes]:
+    nan = json.dumps({"instances": [features(rows[0], MonthlyCharges=0.125)]}).replace("0.125", "NaN")
+    return {"NaN token": nan.encode(), "beyond float32": json.dumps(
+        {"instances": [features(rows[0], MonthlyCharges=1e39)]}).encode()}
+
+
+@pytest.mark.parametrize("case", ["NaN token", "beyond float32"])
+def test_known_differences(local_url: str, vertex_url: str, rows: list[dict[str, Any]], case: str) -> None:
+    body = known_differences(rows)[case]
+    local = call(local_url, "/v1/models/churn:predict", body)
+    assert local[0] == 400
+    assert ("not valid JSON" if case == "NaN token" else "instances[0].MonthlyCharges") in local[1]["error"]
+    fake = call(vertex_url, f"/v1/{ENDPOINT}:rawPredict", body)
+    assert fake[0] == 200 and math.isnan(fake[1]["predictions"][0]["churn_probability"])
 
 
 TF_CASES = list(tf_serving_cases([{"customerID": "x"}] * 2))  # names only, for the test ids
@@ -256,6 +300,34 @@ def test_answers_have_the_signature_outputs(local_url: str, vertex_url: str, row
         assert prediction["customerID"] == row["customerID"] and isinstance(prediction["churn"], bool)
         low, high = prediction["interval"]
         assert low <= prediction["churn_probability"] <= high
+
+
+# ---- through the project's own Vertex backend, the model copied to the GCS emulator ----------
+@pytest.fixture
+def fake_vertex() -> Iterator[FakeVertexServer]:
+    """vertex_config's fake Vertex, serving what is deployed (overrides tests/fakes/fixtures.py)."""
+    with FakeVertexServer(serve_models=True) as server:
+        yield server
+
+
+def test_the_model_uploaded_to_gcs_answers_what_the_local_server_answers(
+        vertex_config, fake_vertex: FakeVertexServer, trained_run: Path, local_url: str,
+        rows: list[dict[str, Any]]) -> None:
+    from pipeline.backends.vertex import VertexBackend
+
+    backend = VertexBackend(vertex_config)
+    backend.registry.upload(trained_run)
+    deployment = backend.endpoint.deploy("churn@champion")
+    plain = [features(row) for row in rows]
+    # Google's PredictionServiceClient (:predict) and :rawPredict with customer IDs
+    with_ids = call(local_url, f"/v1/{ENDPOINT}:rawPredict", {"signature_name": "with_customer_id", "instances": rows})
+    assert_same(with_ids[1]["predictions"], backend.endpoint.predict(rows))
+    assert_same(call(local_url, f"/v1/{ENDPOINT}:predict", {"instances": plain})[1]["predictions"],
+                backend.endpoint.predict(plain))
+    (served,) = fake_vertex.served.by_deployed_id.values()
+    (versions,) = fake_vertex.state.models.values()
+    assert versions[0]["artifactUri"].startswith("gs://") and "fake-vertex-model-" in served.directory
+    assert deployment.deployed_model_id in fake_vertex.served.by_deployed_id
 
 
 # ---- the README's client example ---------------------------------------------------------------
