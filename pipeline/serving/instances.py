@@ -129,24 +129,41 @@ def parse_request(payload: Any, protocol: str, max_instances: int) -> Parsed:
     signature = _vertex_signature(payload) if protocol == "vertex" else _tfserving_signature(payload)
     names = SIGNATURE_INPUTS[signature]
     columnar = protocol == "tfserving" and "inputs" in payload
-    locate: Locate = _column_place if columnar else _row_place
     if columnar:
-        raw = _columns_of_inputs(payload["inputs"], names)
-    else:
-        instances = _instances_of(payload, max_instances)
-        raw = _columns_of_rows(instances, names)
-    try:  # nested lists and {"b64": ...} strings, read as TF Serving reads tensors
+        columns, instances, locate = _as_tensors(_columns_of_inputs(payload["inputs"], names), names, True, [])
+        _check_count(len(instances), max_instances, "inputs")
+        batch, unusual = _encode(columns, locate)
+        return Parsed(batch, instances, signature, columnar, unusual)
+    instances = _instances_of(payload, max_instances)
+    raw = _columns_of_rows(instances, names)
+    try:  # the usual request: scalars only, no extra pass over the values
+        batch, unusual = _encode(dict(zip(names, raw, strict=True)), _row_place)
+    except RequestError as exc:
+        if exc.code != "wrong_type":
+            raise
+        # a list or an object where a scalar was expected: read the values as TF Serving
+        # reads tensors, then check them again (a real type error comes back)
+        columns, instances, locate = _as_tensors(raw, names, False, instances)
+        batch, unusual = _encode(columns, locate)
+    _check_count(len(batch), max_instances, "instances")
+    return Parsed(batch, instances, signature, columnar, unusual)
+
+
+def _as_tensors(raw: list[Any], names: tuple[str, ...], columnar: bool, instances: list[Any]
+                ) -> tuple[dict[str, Sequence[Any]], list[Any], Locate]:
+    """Columns of scalars (nested lists and {"b64": ...} strings read as TF Serving reads
+    tensors: pipeline.serving.tensors), the rows they make, as logged, and how to name a value."""
+    locate: Locate = _column_place if columnar else _row_place
+    try:
         columns, changed = normalize_columns(dict(zip(names, raw, strict=True)), _STRING_INPUTS, columnar, locate)
     except TensorValueError as exc:
         raise RequestError(400, "invalid_tensor", exc.message, instance=exc.instance, field=exc.field) from None
-    if columnar or changed:  # the rows the model scores, as they are logged
+    if columnar or changed:
         count = len(columns[names[0]])
-        _check_count(count, max_instances, "inputs" if columnar else "instances")
         if not columnar and count != len(instances):
             locate = _value_place
         instances = [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
-    batch, unusual = _encode(columns, locate)
-    return Parsed(batch, instances, signature, columnar, unusual)
+    return columns, instances, locate
 
 
 def validate_payload(payload: Any, max_instances: int) -> tuple[Batch, list[dict[str, Any]]]:

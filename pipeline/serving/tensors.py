@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any
 
 from pipeline.errors import quote
@@ -45,6 +46,11 @@ def normalize_columns(columns: dict[str, Sequence[Any]], string_inputs: frozense
                       locate: Locate) -> tuple[dict[str, Sequence[Any]], bool]:
     """Flat columns of scalar values (b64 decoded) and whether any value was not one already.
     Row columns hold one value per instance; a columnar column is the input's whole value."""
+    plain = not columnar or all(type(column) is list for column in columns.values())
+    if plain:  # the usual request: one pass over every value finds no list and no object
+        kinds = set(map(type, chain.from_iterable(columns.values())))
+        if list not in kinds and dict not in kinds:  # row columns hold one value per instance
+            return (_same_sizes(columns) if columnar else columns), False
     changed = False
     flat: dict[str, Sequence[Any]] = {}
     for name, column in columns.items():
@@ -58,12 +64,17 @@ def normalize_columns(columns: dict[str, Sequence[Any]], string_inputs: frozense
         if name in string_inputs and dict in set(map(type, values)):
             values, changed = [_decode_b64(v, i, name, locate) for i, v in enumerate(values)], True
         flat[name] = values
-    sizes = {name: len(values) for name, values in flat.items()}
+    return _same_sizes(flat), changed
+
+
+def _same_sizes(columns: dict[str, Sequence[Any]]) -> dict[str, Sequence[Any]]:
+    """The columns, if every input has as many values as the others."""
+    sizes = {name: len(values) for name, values in columns.items()}
     if len(set(sizes.values())) > 1:
         (small, few), (large, many) = min(sizes.items(), key=_count), max(sizes.items(), key=_count)
         raise _error(f"{large} holds {many} values but {small} holds {few}: the model scores one value of "
                      "each input per row", None, large)
-    return flat, changed
+    return columns
 
 
 def _count(item: tuple[str, int]) -> int:
