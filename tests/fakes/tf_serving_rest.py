@@ -329,6 +329,15 @@ def error_response(error: ServingError) -> tuple[int, bytes]:
     return status, json.dumps({"error": error.args[0]}, ensure_ascii=False).encode("utf-8")
 
 
+def to_array(values: list[Any], shape: list[int], dtype: tf.DType) -> np.ndarray:
+    """The tensor's values; a number beyond float32 becomes infinity, as rapidjson's
+    GetFloat() makes it ([doc] "Floating Point Precision": the conversion is silent)."""
+    if dtype == tf.string:
+        return np.array(values, dtype=object).reshape(shape)
+    with np.errstate(over="ignore"):
+        return np.array(values, dtype=dtype.as_numpy_dtype).reshape(shape)
+
+
 class TFServingModel:
     """One loaded SavedModel answering TF Serving's :predict."""
 
@@ -352,14 +361,12 @@ class TFServingModel:
         function = self.signatures[name]
         inputs: dict[str, tf.TensorSpec] = function.structured_input_signature[1]
         layout, tensors = request_tensors(document, inputs)
-        feeds = {key: tf.constant(np.array(values, dtype=inputs[key].dtype.as_numpy_dtype).reshape(shape)
-                                  if inputs[key].dtype != tf.string else np.array(values, dtype=object).reshape(shape),
-                                  dtype=inputs[key].dtype)
+        feeds = {key: tf.constant(to_array(values, shape, inputs[key].dtype), dtype=inputs[key].dtype)
                  for key, (values, shape) in tensors.items()}
         try:
             outputs = function(**feeds)
         except (tf.errors.InvalidArgumentError, TypeError, ValueError) as error:
-            # The graph (or, for a rank the signature refuses, the concrete function) rejects
-            # the tensors: TF Serving passes the runtime's INVALID_ARGUMENT on as a 400.
+            # The graph (or the signature function, for tensors it cannot take) rejects them:
+            # TF Serving passes the runtime's INVALID_ARGUMENT on as a 400.
             raise ServingError(" ".join(str(error).split())[:1000]) from None
         return response_body({key: value.numpy() for key, value in outputs.items()}, layout)
