@@ -289,7 +289,7 @@ class _Predictor:
                                field="version")
         _check_content_type(scope)
         payload = _parse_json(await _read_body(scope, receive, self.settings.max_body_bytes,
-                                               self.settings.body_timeout_s))
+                                               self.settings.body_timeout_s), spec.protocol)
         parsed = parse_request(payload, spec.protocol, self.settings.max_instances)
         if parsed.unusual:
             self.metrics.observe_unusual(parsed.unusual)
@@ -386,10 +386,14 @@ async def _receive_body(receive: Receive, limit: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _parse_json(body: bytes) -> Any:
+def _parse_json(body: bytes, protocol: str) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        # TF Serving's parser (rapidjson with kParseStopWhenDoneFlag) stops after the
+        # document and never reads what follows; Vertex's JSON front end refuses it.
+        if protocol == "tfserving" and exc.msg == "unexpected content after document":
+            return _parse_json(body[:exc.pos], protocol)
         raise RequestError(400, "invalid_json", f"the body is not valid JSON ({exc})") from None
 
 

@@ -8,8 +8,11 @@ Two protocols (pipeline.serving.app picks one per route):
   nothing else; the prebuilt container serves it with serving_default (Vertex does not pass
   a signature through :predict, so the ID signature is reached with :rawPredict).
 Inside both, the rules of TF Serving's JSON decoding (tensorflow_serving/util/json_tensor.cc)
-for the churn signatures: each instance has exactly the signature's inputs; float inputs
-take JSON numbers only (no "29.85", no " ", no true); string inputs take strings only.
+for the churn signatures: each instance has exactly the signature's inputs (a columnar
+`inputs` object is only read for the signature's inputs, so other keys there are ignored);
+float inputs take JSON numbers only (no "29.85", no " ", no true); string inputs take
+strings or {"b64": ...}; a value may be a nested list, read as TF Serving reads a dense
+tensor (pipeline.serving.tensors).
 Where this server knows more than the SavedModel checks (a value outside the training
 range, a category the vocabulary lacks) it scores the instance as the SavedModel would
 (StringLookup's out-of-vocabulary slot) and reports it in `Parsed.unusual` for a counter.
@@ -28,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import quote
+from pipeline.serving.tensors import TensorValueError, normalize_columns
 from pipeline.training import schema
 
 # The first customer of the public file, as a predict instance (docs, tests, smoke checks).
@@ -100,6 +104,7 @@ class Batch:
         return row, schema.CATEGORICAL_FEATURES[column]
 
 
+_STRING_INPUTS = frozenset((*schema.CATEGORICAL_FEATURES, schema.ID_COLUMN))
 _VOCABULARY_SIZES = np.array([len(v) for v in schema.CATEGORICAL_VALUES.values()], dtype=np.intp)
 
 
@@ -125,15 +130,40 @@ def parse_request(payload: Any, protocol: str, max_instances: int) -> Parsed:
     names = SIGNATURE_INPUTS[signature]
     columnar = protocol == "tfserving" and "inputs" in payload
     if columnar:
-        columns = _columns_of_inputs(payload["inputs"], names, max_instances)
-        instances = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
-        locate: Locate = _column_place
-    else:
-        instances = _instances_of(payload, max_instances)
-        columns = _columns_of_rows(instances, names)
-        locate = _row_place
-    batch, unusual = _encode(dict(zip(names, columns, strict=True)), locate)
+        columns, instances, locate = _as_tensors(_columns_of_inputs(payload["inputs"], names), names, True, [])
+        _check_count(len(instances), max_instances, "inputs")
+        batch, unusual = _encode(columns, locate)
+        return Parsed(batch, instances, signature, columnar, unusual)
+    instances = _instances_of(payload, max_instances)
+    raw = _columns_of_rows(instances, names)
+    try:  # the usual request: scalars only, no extra pass over the values
+        batch, unusual = _encode(dict(zip(names, raw, strict=True)), _row_place)
+    except RequestError as exc:
+        if exc.code != "wrong_type":
+            raise
+        # a list or an object where a scalar was expected: read the values as TF Serving
+        # reads tensors, then check them again (a real type error comes back)
+        columns, instances, locate = _as_tensors(raw, names, False, instances)
+        batch, unusual = _encode(columns, locate)
+    _check_count(len(batch), max_instances, "instances")
     return Parsed(batch, instances, signature, columnar, unusual)
+
+
+def _as_tensors(raw: list[Any], names: tuple[str, ...], columnar: bool, instances: list[Any]
+                ) -> tuple[dict[str, Sequence[Any]], list[Any], Locate]:
+    """Columns of scalars (nested lists and {"b64": ...} strings read as TF Serving reads
+    tensors: pipeline.serving.tensors), the rows they make, as logged, and how to name a value."""
+    locate: Locate = _column_place if columnar else _row_place
+    try:
+        columns, changed = normalize_columns(dict(zip(names, raw, strict=True)), _STRING_INPUTS, columnar, locate)
+    except TensorValueError as exc:
+        raise RequestError(400, "invalid_tensor", exc.message, instance=exc.instance, field=exc.field) from None
+    if columnar or changed:
+        count = len(columns[names[0]])
+        if not columnar and count != len(instances):
+            locate = _value_place
+        instances = [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+    return columns, instances, locate
 
 
 def validate_payload(payload: Any, max_instances: int) -> tuple[Batch, list[dict[str, Any]]]:
@@ -191,6 +221,7 @@ def _tfserving_signature(payload: dict[str, Any]) -> str:
     if type(name) is not str:
         raise RequestError(400, "invalid_signature", f"JSON Value: {_quote(name)} not formatted correctly. "
                            "'signature_name' key must be a string value.", field="signature_name")
+    name = name or DEFAULT_SIGNATURE  # TF Serving reads "" as the default signature
     if name not in SIGNATURE_INPUTS:
         raise RequestError(400, "unknown_signature", f"Serving signature name: {_quote(name)} not found in "
                            f"signature def (signatures: {', '.join(SIGNATURE_INPUTS)})", field="signature_name")
@@ -249,33 +280,17 @@ def _first_key_error(instances: list[Any], names: tuple[str, ...]) -> RequestErr
     return RequestError(400, "invalid_instance", "instances do not match the signature's inputs")
 
 
-def _columns_of_inputs(inputs: Any, names: tuple[str, ...], max_instances: int) -> list[Sequence[Any]]:
-    if type(inputs) is not dict:
+def _columns_of_inputs(inputs: Any, names: tuple[str, ...]) -> list[Any]:
+    """Each input's whole value (json_tensor.cc FillTensorMapFromInputsMap: only the
+    signature's inputs are looked up, so other keys are not read)."""
+    if type(inputs) is not dict or (len(inputs) == 1 and type(inputs.get("b64")) is str):
         raise RequestError(400, "invalid_inputs", "inputs is a plain value/list, but expecting an object "
                            "as multiple input tensors required", field="inputs")
-    extra = sorted(str(key) for key in inputs if key not in names)
-    if extra:
-        raise RequestError(400, "unknown_feature", f"inputs: does not have named input: {_quote(extra[0])}",
-                           field=extra[0])
-    columns: list[Sequence[Any]] = []
     for name in names:
         if name not in inputs:
             raise RequestError(400, "missing_feature", f"Missing named input: {name} in 'inputs' object.",
                                field=name)
-        column = inputs[name]
-        if type(column) is not list:
-            raise RequestError(400, "invalid_inputs", f"inputs.{name} must be a list with one value per "
-                               "instance", field=name)
-        columns.append(column)
-    sizes = {len(column) for column in columns}
-    if len(sizes) != 1:
-        raise RequestError(400, "invalid_inputs", "inputs: every input must have the same number of values "
-                           f"(got sizes {sorted(sizes)[:5]})", field="inputs")
-    size = sizes.pop()
-    if not size:
-        raise RequestError(400, "empty_instances", "inputs holds no values (send at least one)", field="inputs")
-    _check_count(size, max_instances, "inputs")
-    return columns
+    return [inputs[name] for name in names]
 
 
 def _row_place(index: int, name: str) -> str:
@@ -284,6 +299,10 @@ def _row_place(index: int, name: str) -> str:
 
 def _column_place(index: int, name: str) -> str:
     return f"inputs.{name}[{index}]"
+
+
+def _value_place(index: int, name: str) -> str:  # rows whose values were lists of several values
+    return f"value {index} of {name}"
 
 
 def _encode(columns: dict[str, Sequence[Any]], locate: Locate) -> tuple[Batch, Counter]:
@@ -303,7 +322,7 @@ def _numeric_column(values: list[Any], name: str, locate: Locate, unusual: Count
                            f"Type: {_json_type(values[index])} is not of expected type: float (send a JSON "
                            "number)", instance=index, field=name)
     # orjson never yields NaN or infinity; beyond float32 the model would see infinity.
-    if max(values) > FLOAT32_MAX or min(values) < -FLOAT32_MAX:
+    if values and (max(values) > FLOAT32_MAX or min(values) < -FLOAT32_MAX):
         index = next(i for i, v in enumerate(values) if not -FLOAT32_MAX <= v <= FLOAT32_MAX)
         raise RequestError(400, "out_of_range", f"{locate(index, name)}: {_quote(values[index])} does not "
                            "fit a float32", instance=index, field=name)

@@ -24,6 +24,9 @@ GRPC_NUMBERS = {"INVALID_ARGUMENT": 3, "NOT_FOUND": 5, "ALREADY_EXISTS": 6,
                 "INTERNAL": 13}
 
 
+_NOT_JSON = object()  # a request body that does not parse
+
+
 class ApiError(Exception):
     def __init__(self, http_status: int, message: str, status: str | None = None):
         super().__init__(message)
@@ -38,6 +41,15 @@ class Recorded:
     path: str
     query: dict[str, list[str]]
     body: dict[str, Any] | None
+
+
+@dataclass
+class RawAnswer:
+    """An answer sent as these bytes, unchanged (what :rawPredict returns from a container)."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
 
 
 @dataclass
@@ -80,6 +92,10 @@ class RecordingRestServer:
         self._lock = threading.RLock()
         self._httpd: ThreadingHTTPServer | None = None
         self._routes = [(m, re.compile(p), a, h) for m, p, a, h in self.routes()]
+
+    # Actions whose handler gets the request body as bytes, unparsed (it may not be JSON),
+    # and may return a RawAnswer.
+    raw_actions: frozenset[str] = frozenset()
 
     def routes(self) -> list[tuple[str, str, str, Any]]:
         """(HTTP method, path regex with named groups, action, handler(params, query, body))."""
@@ -131,31 +147,38 @@ class RecordingRestServer:
         self.requests.clear()
 
     # ---- dispatch --------------------------------------------------------------------
-    def handle(self, method: str, raw_path: str, body: dict[str, Any] | None
-               ) -> tuple[int, dict[str, Any]]:
+    def handle(self, method: str, raw_path: str, raw: bytes) -> tuple[int, dict[str, Any] | RawAnswer]:
         parts = urlsplit(raw_path)
         path, query = unquote(parts.path), parse_qs(parts.query)
+        try:
+            body = json.loads(raw) if raw.strip() else None
+        except ValueError:
+            body = _NOT_JSON
         for route_method, pattern, action, handler in self._routes:
             match = pattern.fullmatch(path)
             if route_method == method and match:
                 with self._lock:
-                    self.requests.append(Recorded(action, method, path, query, body))
+                    recorded = None if body is _NOT_JSON else body
+                    self.requests.append(Recorded(action, method, path, query, recorded))
+                    if body is _NOT_JSON and action not in self.raw_actions:
+                        return 400, error_body(400, "body is not JSON", "INVALID_ARGUMENT")
+                    given = raw if action in self.raw_actions else (body if body is not None else {})
                     try:
-                        return 200, self._run(action, handler, match.groupdict(), query, body)
+                        return 200, self._run(action, handler, match.groupdict(), query, given)
                     except ApiError as exc:
                         return exc.http_status, error_body(exc.http_status, str(exc), exc.status)
         with self._lock:
-            self.requests.append(Recorded("unknown", method, path, query, body))
+            self.requests.append(Recorded("unknown", method, path, query, None if body is _NOT_JSON else body))
         return 404, error_body(404, f"fake: no route for {method} {path}", "NOT_FOUND")
 
     def _run(self, action: str, handler: Any, params: dict[str, str],
-             query: dict[str, list[str]], body: dict[str, Any] | None) -> dict[str, Any]:
+             query: dict[str, list[str]], body: Any) -> Any:
         failure = self._failures.pop(action, None)
         if failure and failure.http_status:
             raise ApiError(failure.http_status, failure.message, failure.status)
         if failure:
             return self.failed_call(params, failure)
-        return handler(params, query, body or {})
+        return handler(params, query, body)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -165,15 +188,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        try:
-            body = json.loads(raw) if raw.strip() else None
-        except json.JSONDecodeError:
-            status, payload = 400, error_body(400, "body is not JSON", "INVALID_ARGUMENT")
+        status, payload = self.fake.handle(self.command, self.path, raw)
+        if isinstance(payload, RawAnswer):
+            status, data, content_type = payload.status, payload.body, payload.content_type
         else:
-            status, payload = self.fake.handle(self.command, self.path, body)
-        data = json.dumps(payload).encode()
+            data, content_type = json.dumps(payload).encode(), "application/json; charset=UTF-8"
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

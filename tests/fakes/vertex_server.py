@@ -12,10 +12,16 @@ monitoring job, a monitoring job without objective configs or for a model that i
 deployed, a second monitoring job on one endpoint. `fail_next(action, ...)` fails the next
 call of an action, as a failed long-running operation (how Vertex reports a deploy that did
 not come up) or as an HTTP error (permission denied, quota).
+
+Predictions: by default a deployed model answers `prediction(instance)` per instance (tests
+whose run directory holds a dummy SavedModel). `FakeVertexServer(serve_models=True)` loads
+the deployed SavedModel and answers as the prebuilt TF Serving container does (see
+tests/fakes/vertex_models.py and tf_serving_rest.py).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -26,10 +32,12 @@ from tests.fakes.rest_fake import (
     GRPC_NUMBERS,
     ApiError,
     Failure,
+    RawAnswer,
     RecordingRestServer,
     matches_filter,
 )
 from tests.fakes.vertex_jobs import VertexJobsFake
+from tests.fakes.vertex_models import ModelLoadError, ServedModels
 
 TYPE = "type.googleapis.com/google.cloud.aiplatform.v1."
 EMPTY = "type.googleapis.com/google.protobuf.Empty"
@@ -53,9 +61,12 @@ class FakeVertexServer(RecordingRestServer):
     """Start with `start()` (or as a context manager); `url` is the api_endpoint to use."""
 
     jobs: VertexJobsFake  # the job routes' state and helpers (tests/fakes/vertex_jobs.py)
+    raw_actions = frozenset({"rawPredict"})
 
-    def __init__(self) -> None:
+    def __init__(self, serve_models: bool = False) -> None:
         self.state = FakeVertexState()
+        self.serve_models = serve_models
+        self.served = ServedModels()  # served.model_dirs maps an artifactUri to a local folder
         self._ids = count(1001)
         # predict: the score of one instance, and a hook that sees every answered request
         # (endpoint, deployed model id, instances, predictions), e.g. a fake request log.
@@ -66,6 +77,10 @@ class FakeVertexServer(RecordingRestServer):
     def __enter__(self) -> FakeVertexServer:
         self.start()
         return self
+
+    def stop(self) -> None:
+        super().stop()
+        self.served.close()
 
     def versions(self, model_name: str) -> list[dict[str, Any]]:
         return self.state.models[model_name]
@@ -253,8 +268,13 @@ class FakeVertexServer(RecordingRestServer):
         split = {(deployed_id if k == "0" else k): int(v)
                  for k, v in (body.get("trafficSplit") or {}).items()}
         self._check_split(endpoint, split, deployed_id)
-        deployed.update(id=deployed_id, createTime=_now(),
-                        modelVersionId=self._resolve_version(deployed["model"])["versionId"])
+        version = self._resolve_version(deployed["model"])
+        deployed.update(id=deployed_id, createTime=_now(), modelVersionId=version["versionId"])
+        if self.serve_models:
+            try:
+                self.served.load(deployed_id, version.get("artifactUri", ""))
+            except ModelLoadError as error:  # the container never came up: a failed operation
+                return self._operation(p["name"], error=Failure(str(error)))
         endpoint["deployedModels"].append(deployed)
         endpoint["trafficSplit"] = split
         return self._operation(p["name"], {"deployedModel": deployed}, "DeployModelResponse")
@@ -270,6 +290,7 @@ class FakeVertexServer(RecordingRestServer):
             raise ApiError(400, "undeploying a model with traffic needs a new traffic_split",
                            "FAILED_PRECONDITION")
         endpoint["deployedModels"] = remaining
+        self.served.by_deployed_id.pop(deployed_id, None)
         if split or not remaining:
             self._check_split(endpoint, split)
             endpoint["trafficSplit"] = split
@@ -278,6 +299,12 @@ class FakeVertexServer(RecordingRestServer):
     def _predict(self, p: dict[str, str], q: Any, body: dict[str, Any]) -> dict[str, Any]:
         """Vertex's answer shape, served by the deployed model with the most traffic. :predict
         reaches serving_default only, whose inputs have no customerID: TF Serving refuses it."""
+        deployed = self._deployed(p["name"])
+        if deployed["id"] in self.served.by_deployed_id:
+            display_name = self._resolve_version(deployed["model"]).get("displayName", "")
+            answer = self.served.predict(deployed, display_name, body)
+            self._notify(p["name"], deployed, body.get("instances") or [], answer["predictions"])
+            return answer
         instances = self._instances(body)
         if any("customerID" in instance for instance in instances if isinstance(instance, dict)):
             raise ApiError(400, "customerID is not an input of signature serving_default")
@@ -286,8 +313,15 @@ class FakeVertexServer(RecordingRestServer):
                 "model": deployed["model"].split("@", 1)[0],
                 "modelVersionId": deployed["modelVersionId"]}
 
-    def _raw_predict(self, p: dict[str, str], q: Any, body: dict[str, Any]) -> dict[str, Any]:
+    def _raw_predict(self, p: dict[str, str], q: Any, raw: bytes) -> dict[str, Any] | RawAnswer:
         """The body goes to TF Serving unchanged; with_customer_id echoes customerID."""
+        deployed = self._deployed(p["name"])
+        if deployed["id"] in self.served.by_deployed_id:
+            return self.served.raw_predict(deployed, raw)
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            raise ApiError(400, "body is not JSON") from None
         instances = self._instances(body)
         echo = body.get("signature_name") == "with_customer_id"
         _, predictions = self._serve(p["name"], instances)
@@ -305,16 +339,23 @@ class FakeVertexServer(RecordingRestServer):
             raise ApiError(400, "instances must be a non-empty list")
         return instances
 
-    def _serve(self, name: str, instances: list[Any]) -> tuple[dict[str, Any], list[Any]]:
+    def _deployed(self, name: str) -> dict[str, Any]:
+        """The deployed model with the most traffic."""
         endpoint = self._endpoint(name)
         if not endpoint["deployedModels"]:
             raise ApiError(400, f"Endpoint {name} has no deployed model", "FAILED_PRECONDITION")
         split = endpoint["trafficSplit"]
-        deployed = max(endpoint["deployedModels"], key=lambda m: split.get(m["id"], 0))
+        return max(endpoint["deployedModels"], key=lambda m: split.get(m["id"], 0))
+
+    def _serve(self, name: str, instances: list[Any]) -> tuple[dict[str, Any], list[Any]]:
+        deployed = self._deployed(name)
         predictions = [self.prediction(instance) for instance in instances]
+        self._notify(name, deployed, instances, predictions)
+        return deployed, predictions
+
+    def _notify(self, name: str, deployed: dict[str, Any], instances: list[Any], predictions: list[Any]) -> None:
         if self.on_predict is not None:
             self.on_predict(name, deployed["id"], instances, predictions)
-        return deployed, predictions
 
     def _delete_endpoint(self, p: dict[str, str], q: Any, b: Any) -> dict[str, Any]:
         endpoint = self._endpoint(p["name"])
