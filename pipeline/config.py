@@ -62,6 +62,13 @@ class TrainConfig(Section):
     tensorboard: bool = Field(True, description="Write TensorBoard logs into the run directory.")
     steps_per_execution: int = Field(
         32, ge=1, description="Mini-batches per compiled call (same results, less per-step overhead).")
+    profile_steps: int = Field(
+        20, ge=1, description="Training steps `churn train --profile` traces and times (input vs compute).")
+    cluster_timeout_s: float = Field(
+        120.0, gt=0, description=("Multi-worker training (TF_CONFIG/CLUSTER_SPEC): how long every task may take "
+                                  "to join, and the most one collective step or missed heartbeat may last."))
+    cluster_finish_timeout_s: float = Field(
+        3600.0, gt=0, description="Multi-worker training: how long workers wait for the chief to write the run.")
 
 
 class EvaluateConfig(Section):

@@ -15,19 +15,40 @@ RunDirArg = Annotated[Path, typer.Argument(help="A run directory made by `churn 
 def train_command(
     data: Annotated[Path | None, typer.Option("--data", help="Training CSV (default: data.path).")] = None,
     run_dir: Annotated[Path | None, typer.Option(help="Run directory (default: artifacts/runs/<id>).")] = None,
+    profile: Annotated[bool, typer.Option(
+        "--profile", help="Also trace train.profile_steps steps (TensorBoard's Profile tab) and print "
+        "input vs compute time.")] = False,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
     """Train the Keras network and two baselines, evaluate them and export the SavedModel.
 
-    The last line printed is the run directory.
+    The last line printed is the run directory. With TF_CONFIG or CLUSTER_SPEC naming more than one
+    worker, this process is one task of a multi-worker training: the chief writes the run, the
+    workers print nothing on stdout (see `make train-distributed`).
     Example: [bold]churn train --data data/sample/customer_churn.csv --set train.epochs=3[/]
     """
-    from pipeline.training.train import train_run
+    from pipeline.training.train import train_or_join
 
-    run = train_run(load(config, set_), data, run_dir)
+    run = train_or_join(load(config, set_), data, run_dir, profile=profile)
+    if run is None:  # a worker of a multi-worker training: the chief wrote the run
+        return
     print_summary(run)
+    if profile:
+        print_profile(run)
     print(run)
+
+
+def print_profile(run_dir: Path) -> None:
+    from pipeline.core import atomic
+    from pipeline.core.rundir import RunDir
+    from pipeline.training.profiling import describe
+
+    run = RunDir(Path(run_dir))
+    found = atomic.read_json(run.profile_file)
+    if found.get("trace"):
+        found["trace"] = str(run.path / found["trace"])
+    console.print(describe(found), highlight=False, soft_wrap=True)
 
 
 def evaluate_command(
