@@ -53,6 +53,13 @@ TRAINING_JOBS = ("chief", "worker")  # the jobs MultiWorkerMirroredStrategy trai
 FINISHED_BARRIER = "churn-train-finished"
 
 
+def peer_failures() -> tuple[type[Exception], ...]:
+    import tensorflow as tf
+
+    return (tf.errors.DeadlineExceededError, tf.errors.UnavailableError, tf.errors.AbortedError,
+            tf.errors.CancelledError, tf.errors.InternalError)
+
+
 @dataclass(frozen=True)
 class Cluster:
     """This task's place in a training cluster."""
@@ -175,7 +182,7 @@ def connect(cluster: Cluster, timeout_s: float) -> Any:
     try:
         strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver, communication_options=options)
         _all_reduce_one(strategy)  # every task answers once before any work starts
-    except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError, tf.errors.AbortedError) as exc:
+    except peer_failures() as exc:
         raise cluster_failure(cluster, "did not all join", timeout_s, exc) from None
     return strategy
 
@@ -203,7 +210,7 @@ def _all_reduce_one(strategy: Any) -> None:
 
 def cluster_failure(cluster: Cluster, what: str, timeout_s: float, exc: Exception) -> ClusterError:
     """One line: which cluster, what failed, the TensorFlow reason in brief, what to do."""
-    reason = " ".join(str(getattr(exc, "message", exc)).split())
+    reason = " ".join(str(getattr(exc, "message", exc)).split()).split(". ")[0]  # TensorFlow's first sentence
     addresses = ", ".join(f"{job} {i} {host}" for job, hosts in cluster.jobs.items() for i, host in enumerate(hosts))
     return ClusterError(
         f"cluster ({cluster.source}: {addresses}): the tasks {what} within {timeout_s:g} s "
@@ -213,13 +220,11 @@ def cluster_failure(cluster: Cluster, what: str, timeout_s: float, exc: Exceptio
 
 def wait_for_everyone(cluster: Cluster, timeout_s: float) -> None:
     """Every task waits here until all have arrived (workers: until the chief has written the run)."""
-    import tensorflow as tf
     from tensorflow.python.eager import context
 
     try:
         context.context().wait_at_barrier(FINISHED_BARRIER, int(timeout_s * 1000))
-    except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError, tf.errors.AbortedError,
-            tf.errors.InternalError) as exc:
+    except peer_failures() as exc:
         raise cluster_failure(cluster, "did not all finish", timeout_s, exc) from None
 
 

@@ -135,13 +135,17 @@ def train_or_join(config: Config, data_path: Path | None = None, run_dir: Path |
         final = Path(run_dir) if run_dir else new_run_dir(config)
         atomic.probe_new_directory(final)  # refused before the cluster waits on this task
     strategy = distributed.connect(cluster, config.train.cluster_timeout_s)
-    if final is not None:
-        train_run(config, data_path, final, strategy=strategy)
-    else:
-        frames = prepare_frames(data.load_dataset(Path(data_path or config.data.path), config.data), config)
-        seed_everything(config.train.seed)
-        with progress.make_progress() as bar:
-            fit_keras(frames, config, None, bar, strategy)
+    try:
+        if final is not None:
+            train_run(config, data_path, final, strategy=strategy)
+        else:
+            frames = prepare_frames(data.load_dataset(Path(data_path or config.data.path), config.data), config)
+            seed_everything(config.train.seed)
+            with progress.make_progress() as bar:
+                fit_keras(frames, config, None, bar, strategy)
+    except distributed.peer_failures() as exc:  # a task died or stopped answering mid-training
+        raise distributed.cluster_failure(cluster, "did not all keep answering", config.train.cluster_timeout_s,
+                                          exc) from None
     distributed.wait_for_everyone(cluster, config.train.cluster_finish_timeout_s)
     return final
 
