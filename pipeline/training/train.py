@@ -188,10 +188,10 @@ def train_run(config: Config, data_path: Path | None = None, run_dir: Path | Non
                 evaluate_models(staging, score, fitted, frames, config, context.with_history(history),
                                 raw_score=lambda rows: outputs(rows)["raw_probability"])
                 write_baseline_stats(staging, score, frames, config)
+                atomic.write_json(staging / "model_card.json", export.model_card(staging, context))
             if profile:
                 with progress.stage(bar, "Profiling training steps"):
                     write_profile(staging, frames, config)
-                atomic.write_json(staging / "model_card.json", export.model_card(staging, context))
     return final
 
 

@@ -72,6 +72,7 @@ def test_a_worker_that_never_starts_is_a_timeout_error(small_csv: Path, tmp_path
     assert not run_dir.exists()
 
 
+@pytest.mark.slow
 def test_profile_writes_a_trace_and_the_time_split(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
