@@ -17,6 +17,7 @@ USE_UV ?= 1
 export CHURN_CONFIG ?= $(CONFIG)
 
 PHONY_STEPS := observe notebook doctor compat upload deploy undeploy cleanup serve predict simulate monitor retrain loop
+PHONY_STEPS += train-distributed
 .PHONY: $(PHONY_STEPS) help setup data train evaluate export all test test-slow test-all lint clean tensorboard bench bench-loop
 
 help: ## List targets
@@ -44,6 +45,11 @@ data: setup ## Regenerate the sample data (seeded: same file every time)
 
 train: setup ## Train Keras + baselines, evaluate and export into artifacts/runs/<id>
 	$(CHURN) train --data $(DATA) $(ARGS)
+
+# A chief and WORKERS-1 workers as local processes on free 127.0.0.1 ports (TF_CONFIG each), the
+# way Vertex AI runs `churn train` on every replica: the chief writes artifacts/runs/<id>.
+train-distributed: setup ## Multi-worker training: chief + worker processes on 127.0.0.1 (WORKERS=2)
+	$(BIN)/python -m pipeline.tools.local_cluster --workers $(or $(WORKERS),2) -- --data $(DATA) $(ARGS)
 
 evaluate: setup ## Re-evaluate the newest run (RUN=dir to choose)
 	@test -n "$(RUN)" || { echo "no run yet: make train first"; exit 2; }
@@ -116,7 +122,7 @@ notebook: setup ## Open the walkthrough notebook in JupyterLab
 doctor: setup ## Check the environment (and, in vertex mode, credentials, APIs, bucket)
 	$(CHURN) doctor $(ARGS)
 
-tensorboard: setup ## Open TensorBoard on all runs' logs
+tensorboard: setup ## Open TensorBoard on all runs' logs (Profile tab: runs trained with --profile)
 	$(BIN)/tensorboard --logdir artifacts/runs --host 127.0.0.1
 
 test: setup ## Fast test suite

@@ -84,6 +84,13 @@ class TrainConfig(Section):
     validation_sample_rows: int = Field(200_000, ge=100, description=(
         "Streaming: calibration, thresholds and the interval table fit on at most this many validation "
         "rows, picked by a seeded hash of customerID."))
+    profile_steps: int = Field(
+        20, ge=1, description="Training steps `churn train --profile` traces and times (input vs compute).")
+    cluster_timeout_s: float = Field(
+        120.0, gt=0, description=("Multi-worker training (TF_CONFIG/CLUSTER_SPEC): how long every task may take "
+                                  "to join, and the most one collective step or missed heartbeat may last."))
+    cluster_finish_timeout_s: float = Field(
+        3600.0, gt=0, description="Multi-worker training: how long workers wait for the chief to write the run.")
 
 
 class EvaluateConfig(Section):

@@ -43,6 +43,10 @@ class MonitoringError(PipelineError):
     """Monitoring inputs are unusable (empty window, wrong schema, corrupt statistics)."""
 
 
+class ClusterError(PipelineError):
+    """A multi-worker training cluster is misdescribed, or a task did not join or finish in time."""
+
+
 class ServingError(PipelineError):
     """The prediction server or a local endpoint cannot start, stop or answer."""
 

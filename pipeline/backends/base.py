@@ -106,11 +106,18 @@ class TrainingRequest:
     data: str | None = None
     run_dir: Path | None = None
     streaming: bool | None = None  # None: decided by train.streaming_threshold_rows
+    profile: bool = False  # also trace a few steps
+
+    def flags(self) -> list[str]:
+        """The `churn train` flags that say the same (what a training job's container runs)."""
+        streaming = [] if self.streaming is None else ["--streaming" if self.streaming else "--no-streaming"]
+        return streaming + (["--profile"] if self.profile else [])
 
 
 @dataclass(frozen=True)
 class TrainingResult:
-    """A finished run directory (trained here) or the job that trains (trained there)."""
+    """A finished run directory (trained here) or the job that trains (trained there); neither
+    for a worker of a multi-worker training (its chief writes the run)."""
 
     run_dir: Path | None = None
     job: Job | None = None

@@ -264,10 +264,12 @@ class LocalJobs:
     def train(self, request: TrainingRequest) -> TrainingResult:
         refuse_dry_run(self.dry_run, "train")  # before TensorFlow loads
         from pipeline.training.cloud_output import publish_run
-        from pipeline.training.train import train_run
+        from pipeline.training.launch import train_or_join
 
-        run_dir = train_run(self.config, _data_source(request.data), request.run_dir,
-                            streaming=request.streaming)
+        run_dir = train_or_join(self.config, _data_source(request.data), request.run_dir,
+                                profile=request.profile, streaming=request.streaming)
+        if run_dir is None:  # a worker of a multi-worker training
+            return TrainingResult()
         publish_run(run_dir, self.config.vertex.kms_key_name)
         return TrainingResult(run_dir=run_dir)
 

@@ -29,6 +29,9 @@ def train_command(
     run_dir: Annotated[Path | None, typer.Option(help="Run directory (default: artifacts/runs/<id>).")] = None,
     streaming: Annotated[bool | None, typer.Option("--streaming/--no-streaming", help=(
         "Stream the data in bounded memory (default: when over train.streaming_threshold_rows)."))] = None,
+    profile: Annotated[bool, typer.Option(
+        "--profile", help="Also trace train.profile_steps steps (TensorBoard's Profile tab) and print "
+        "input vs compute time.")] = False,
     target: TargetOpt = Target.local,
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -36,7 +39,10 @@ def train_command(
 ) -> None:
     """Train the Keras network and two baselines, evaluate them and export the SavedModel.
 
-    --target local (default): here; the last line printed is the run directory.
+    --target local (default): here; the last line printed is the run directory. With TF_CONFIG
+    or CLUSTER_SPEC naming more than one worker, this process is one task of a multi-worker
+    training: the chief writes the run, the workers print nothing on stdout (see
+    `make train-distributed`).
     --target vertex: a Vertex AI CustomJob runs the same `python -m pipeline train` in the
     package's image (vertex.training: machines, replicas, GPUs) on gs:// or bq:// data; the
     SavedModel lands in gs://BUCKET/training/<run_id>/model/ and the run in .../run/. The last
@@ -46,16 +52,30 @@ def train_command(
     from pipeline.backends.base import TrainingRequest
 
     _, backend = open_backend(config, set_, dry_run, target)
-    result = backend.jobs.train(TrainingRequest(data=data, run_dir=run_dir, streaming=streaming))
+    result = backend.jobs.train(TrainingRequest(data=data, run_dir=run_dir, streaming=streaming, profile=profile))
     print_plans(backend)
     if result.run_dir is not None:
         print_summary(result.run_dir)
+        if profile:
+            print_profile(result.run_dir)
         print(result.run_dir)
     elif result.job is not None and not backend.dry_run:
         console_err.print(f"submitted training job {result.job.display_name} ({result.job.state}); "
                           f"the run directory will be in {result.job.output}; follow it with "
                           f"`churn jobs show {result.job.id} --wait`", highlight=False, soft_wrap=True)
         print(result.job.name)
+
+
+def print_profile(run_dir: Path) -> None:
+    from pipeline.core import atomic
+    from pipeline.core.rundir import RunDir
+    from pipeline.training.profiling import describe
+
+    run = RunDir(Path(run_dir))
+    found = atomic.read_json(run.profile_file)
+    if found.get("trace"):
+        found["trace"] = str(run.path / found["trace"])
+    console.print(describe(found), highlight=False, soft_wrap=True)
 
 
 def evaluate_command(

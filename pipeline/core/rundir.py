@@ -4,6 +4,7 @@
       config.yaml  data_fingerprint.json  metrics.json  report.html  plots/*.png
       model/ (SavedModel)  model.keras  baselines/*.joblib  baseline_stats.json
       model_card.json  intervals.json  numpy_engine.json  history.json  tensorboard/
+      profile.json, tensorboard/plugins/profile/<time>/*.xplane.pb (with --profile)
 
 Training writes one under a temporary name (core.atomic.staged_directory) and renames it when
 complete; the registry copies the SHIPPED part of it into every version, so a registered
@@ -38,6 +39,8 @@ INTERVALS = "intervals.json"
 NUMPY_ENGINE = "numpy_engine.json"  # the server's TF-free engine, verified at export (serving.engine_file)
 HISTORY = "history.json"
 TENSORBOARD = "tensorboard"
+PROFILE = "profile.json"  # `churn train --profile`: where the time of a few steps went
+PROFILE_TRACES = "plugins/profile"  # under tensorboard/: the profiler's *.xplane.pb (TensorBoard's Profile tab)
 
 # What serving, monitoring and gating need: a run or a registered version without one of
 # these cannot be served or monitored.
@@ -126,6 +129,14 @@ class RunDir:
     @property
     def tensorboard_dir(self) -> Path:
         return self.path / TENSORBOARD
+
+    @property
+    def profile_file(self) -> Path:
+        return self.path / PROFILE
+
+    @property
+    def profile_traces_dir(self) -> Path:
+        return self.tensorboard_dir / PROFILE_TRACES
 
     def metrics(self) -> Metrics:
         from pipeline.core.records import Metrics

@@ -21,7 +21,9 @@ from rich.progress import Progress
 from pipeline.config import Config, config_as_dict
 from pipeline.core import atomic, progress
 from pipeline.core.records import RunContext
-from pipeline.training import baselines, calibration, data, evaluate, export
+from pipeline.core.rundir import PROFILE, TENSORBOARD
+from pipeline.errors import ConfigError
+from pipeline.training import baselines, calibration, data, distributed, evaluate, export, profiling
 from pipeline.training.fingerprint import data_fingerprint
 from pipeline.training.model import build_model, fit_scaler, model_inputs
 from pipeline.training.scoring import offline_outputs
@@ -62,19 +64,39 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def fit_keras(frames: Frames, config: Config, log_dir: Path | None, bar: Progress) -> tuple[keras.Model, dict]:
-    """The article's model.fit; validation data are the rows validation_split would pick."""
-    model = build_model(fit_scaler(pd.concat([frames.fit, frames.validation])), config.train)
+def fit_keras(frames: Frames, config: Config, log_dir: Path | None, bar: Progress,
+              strategy: Any = None) -> tuple[keras.Model, dict]:
+    """The article's model.fit; validation data are the rows validation_split would pick.
+    Under a distribution strategy, the same network through distributed.fit_distributed."""
+    scaler = fit_scaler(pd.concat([frames.fit, frames.validation]))
+    if strategy is not None:
+        return fit_under(strategy, scaler, frames, config, bar)
+    model = build_model(scaler, config.train)
     task = bar.add_task("Training Keras network", total=config.train.epochs, status="")
+    fit_batches = batches(frames.fit, config.train.batch_size, shuffle_seed=config.train.seed)
+    validation_batches = batches(frames.validation, config.train.batch_size)
     callbacks: list[keras.callbacks.Callback] = [progress.EpochProgress(bar, task)]
     if log_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir), histogram_freq=0))
     history = model.fit(
-        batches(frames.fit, config.train.batch_size, shuffle_seed=config.train.seed),
-        validation_data=batches(frames.validation, config.train.batch_size),
+        fit_batches, validation_data=validation_batches,
         epochs=config.train.epochs, shuffle=False, verbose=0, callbacks=callbacks,  # batches() shuffles
     )
     return model, {k: [float(v) for v in values] for k, values in history.history.items()}
+
+
+
+def fit_under(strategy: Any, scaler: Any, frames: Frames, config: Config, bar: Progress
+              ) -> tuple[keras.Model, dict]:
+    """The network trained by distributed.fit_distributed's loop, on the same input pipeline."""
+    task = bar.add_task("Training Keras network (distributed)", total=config.train.epochs, status="")
+
+    def advance(logs: dict[str, float]) -> None:
+        bar.update(task, advance=1, status=f"loss {logs['loss']:.4f} val_loss {logs['val_loss']:.4f}")
+
+    return distributed.fit_distributed(
+        strategy, scaler, batches(frames.fit, config.train.batch_size, shuffle_seed=config.train.seed),
+        batches(frames.validation, config.train.batch_size), config.train, on_epoch=advance)
 
 
 def batches(frame: pd.DataFrame, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
@@ -100,12 +122,14 @@ def score_all(keras_score: KerasScore, fitted: dict[str, Any], frame: pd.DataFra
 
 def train_run(config: Config, data_path: Path | str | None = None, run_dir: Path | None = None,
               frame: pd.DataFrame | None = None, source: str | None = None,
-              streaming: bool | None = None) -> Path:
+              streaming: bool | None = None, profile: bool = False, strategy: Any = None) -> Path:
     """Load, validate, split, fit, evaluate and export; return the finished run directory.
     A caller that already holds validated rows passes them as `frame` (and says where they
     came from in `source`) instead of a path to read again. `data_path` is any --data value
     (pipeline.training.sources); data over train.streaming_threshold_rows, or any data with
-    `streaming=True`, trains by streaming (pipeline.training.streaming)."""
+    `streaming=True`, trains by streaming (pipeline.training.streaming). `profile` adds
+    profile.json and a profiler trace (profiling.py); `strategy` trains under a tf.distribute
+    strategy (in memory only)."""
     from pipeline.training import sources
     from pipeline.training import streaming as stream
 
@@ -116,6 +140,9 @@ def train_run(config: Config, data_path: Path | str | None = None, run_dir: Path
     with progress.make_progress() as bar:
         data_source = None if frame is not None else sources.open_source(spec, config)
         if data_source is not None and stream.should_stream(data_source, config, streaming):
+            if strategy is not None or profile:
+                raise ConfigError("streaming training runs in one process without --profile: multi-worker "
+                                   "and profiled training read the data in memory (pass --no-streaming)")
             return stream.train_streaming(config, data_source, final, bar)
         with progress.stage(bar, "Loading and validating data"):
             if frame is None:
@@ -126,7 +153,7 @@ def train_run(config: Config, data_path: Path | str | None = None, run_dir: Path
             context = write_inputs(staging, config, source or data_path, frame, final.name)
             seed_everything(config.train.seed)
             log_dir = staging / "tensorboard" if config.train.tensorboard else None
-            model, history = fit_keras(frames, config, log_dir, bar)
+            model, history = fit_keras(frames, config, log_dir, bar, strategy)
             with progress.stage(bar, "Training baselines"):
                 fitted = baselines.fit_baselines(frames.fit, data.labels_of(frames.fit), config.train.seed)
             save_models(staging, model, fitted, history)
@@ -146,7 +173,23 @@ def train_run(config: Config, data_path: Path | str | None = None, run_dir: Path
                                 raw_score=lambda rows: outputs(rows)["raw_probability"])
                 write_baseline_stats(staging, score, frames, config)
                 atomic.write_json(staging / "model_card.json", export.model_card(staging, context))
+            if profile:
+                with progress.stage(bar, "Profiling training steps"):
+                    write_profile(staging, frames, config)
     return final
+
+def write_profile(run_dir: Path, frames: Frames, config: Config) -> dict[str, Any]:
+    """profile.json and a trace under tensorboard/ (on a fresh copy of the network: the run's
+    model and results stay as they are)."""
+    scaler = fit_scaler(pd.concat([frames.fit, frames.validation]))
+    dataset = batches(frames.fit, config.train.batch_size, shuffle_seed=config.train.seed)
+    found = profiling.profile_steps(build_model(scaler, config.train), dataset, run_dir / TENSORBOARD,
+                                    config.train.profile_steps)
+    if found["trace"]:  # relative: the staging directory is renamed when the run is complete
+        found["trace"] = str(Path(found["trace"]).relative_to(run_dir))
+    atomic.write_json(run_dir / PROFILE, found)
+    return found
+
 
 
 def write_inputs(run_dir: Path, config: Config, source: Path | str, frame: pd.DataFrame | None, run_id: str,

@@ -201,7 +201,7 @@ class VertexJobs:
         from pipeline.backends.vertex.training_jobs import submit_training
 
         return TrainingResult(job=submit_training(self.config, request.data, request.run_dir,
-                                                  self.backend.dry_run, self.backend.plans, request.streaming))
+                                                  self.backend.dry_run, self.backend.plans, request.flags()))
 
     def batch_predict(self, request: BatchPredictionRequest) -> BatchPredictionResult:
         from pipeline.backends.vertex.batch_jobs import input_config, output_config, submit_batch_prediction

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +77,8 @@ def config_overrides(config: Config) -> list[str]:
     return args
 
 
-def container_args(config: Config, uri: str, run_id: str, streaming: bool | None = None) -> list[str]:
-    flag = [] if streaming is None else ["--streaming" if streaming else "--no-streaming"]
-    return ["train", "--data", uri, "--run-dir", f"{CONTAINER_RUNS}/{run_id}", *flag,
+def container_args(config: Config, uri: str, run_id: str, flags: Sequence[str] = ()) -> list[str]:
+    return ["train", "--data", uri, "--run-dir", f"{CONTAINER_RUNS}/{run_id}", *flags,
             *config_overrides(config)]
 
 
@@ -100,11 +100,11 @@ def worker_pool_specs(config: Config, args: list[str]) -> list[dict[str, Any]]:
     return pools
 
 
-def custom_job(config: Config, data: str | None, run_id: str, streaming: bool | None = None) -> dict[str, Any]:
+def custom_job(config: Config, data: str | None, run_id: str, flags: Sequence[str] = ()) -> dict[str, Any]:
     """The CustomJob (JobServiceClient.create_custom_job's custom_job), as a dict."""
     uri = data_uri(config, data)
     spec: dict[str, Any] = {
-        "worker_pool_specs": worker_pool_specs(config, container_args(config, uri, run_id, streaming)),
+        "worker_pool_specs": worker_pool_specs(config, container_args(config, uri, run_id, flags)),
         "base_output_directory": {"output_uri_prefix": training_output_prefix(config, run_id)},
         "scheduling": {"timeout": f"{int(config.vertex.training.max_hours * 3600)}s"},
     }
@@ -147,12 +147,12 @@ def training_plan(config: Config, job: dict[str, Any], parent: str) -> Plan:
 
 
 def submit_training(config: Config, data: str | None, run_dir: Path | None, dry_run: bool,
-                    plans: list[Any], streaming: bool | None = None) -> Job:
+                    plans: list[Any], flags: Sequence[str] = ()) -> Job:
     """Submit the training CustomJob (a dry run: plan it); returns the job as submitted."""
     require_project(config)
     require_bucket(config)
     run_id = Path(run_dir).name if run_dir else new_run_id()
-    job = custom_job(config, data, run_id, streaming)
+    job = custom_job(config, data, run_id, flags)
     parent = naming.location_path(config)
     plan = training_plan(config, job, parent)
     plans.append(plan.as_dict())
