@@ -3,17 +3,17 @@
 validate-data -> train-model -> evaluate-model -> gate-model -> upload-model -> deploy-model
 -> setup-monitoring; the last two act only when the gate promoted the challenger and `deploy`
 is true (otherwise they record why they did nothing).
-Parameters: data_uri, config (the whole config as YAML text), model_name and the gate's
+Parameters: data_uri, config (the whole config as JSON text), model_name and the gate's
 thresholds (min_auc_gain, tolerance), deploy. Defaults come from the config it is compiled
 from; `churn pipeline run` passes the current values. Caching is off: the gate, upload and
 deploy act on the registry and endpoint, whose state a cached result would not see.
 """
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
 from kfp import compiler, dsl
 
 from pipeline.backends.vertex import naming
@@ -34,7 +34,9 @@ def template_path(config: Config) -> Path:
 def parameter_values(config: Config, data_uri: str | None = None, deploy: bool = True) -> dict[str, Any]:
     """The pipeline's parameters for `config` (data_uri defaults to data.path)."""
     return {"data_uri": str(data_uri or config.data.path),
-            "config": yaml.safe_dump(config_as_dict(config), sort_keys=False),
+            # One line of JSON (which YAML reads): kfp writes defaults into the compiled file's
+            # header comment, where a multi-line default would break the YAML.
+            "config": json.dumps(config_as_dict(config)),
             "model_name": config.registry.model_name,
             "min_auc_gain": float(config.retrain.min_auc_gain),
             "tolerance": float(config.retrain.tolerance),

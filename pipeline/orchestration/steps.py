@@ -1,6 +1,6 @@
 """The pipeline's steps as plain functions over folders: what each KFP component runs.
 
-Each step takes the config (as the YAML text the pipeline passes around), reads the folders
+Each step takes the config (as the JSON text the pipeline passes around), reads the folders
 of the artifacts it consumes and fills the folder of the artifact it produces, with a
 summary.json saying what it did. They call the functions the `churn` commands call
 (train_run, evaluate_run, the retrain gate, and the Backend for upload, deploy and monitoring
@@ -27,7 +27,7 @@ GCS_MOUNT = Path("/gcs")
 
 
 def step_config(config_text: str, folder: Path, sets: list[str] | None = None) -> Config:
-    """The pipeline's config (YAML text) with `sets` applied, kept as folder/config.yaml:
+    """The pipeline's config (JSON text, which YAML reads) with `sets` applied, kept as folder/config.yaml:
     the record of what the step ran with, and the file a background `churn serve` reads."""
     folder.mkdir(parents=True, exist_ok=True)
     path = atomic.write_text(folder / CONFIG, config_text)

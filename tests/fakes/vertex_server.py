@@ -29,6 +29,7 @@ from tests.fakes.rest_fake import (
     RecordingRestServer,
     matches_filter,
 )
+from tests.fakes.vertex_pipelines import PipelineRoutes
 
 TYPE = "type.googleapis.com/google.cloud.aiplatform.v1."
 EMPTY = "type.googleapis.com/google.protobuf.Empty"
@@ -48,7 +49,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class FakeVertexServer(RecordingRestServer):
+class FakeVertexServer(PipelineRoutes, RecordingRestServer):
     """Start with `start()` (or as a context manager); `url` is the api_endpoint to use."""
 
     def __init__(self) -> None:
@@ -100,6 +101,7 @@ class FakeVertexServer(RecordingRestServer):
              "deleteMonitoringJob", self._delete_job),
             ("GET", r"/v1/(?P<name>projects/.+/operations/[^/]+)", "getOperation",
              self._get_operation),
+            *self.pipeline_routes(),  # pipelineJobs and schedules: tests/fakes/vertex_pipelines.py
         ]
 
     def failed_call(self, params: dict[str, str], failure: Failure) -> dict[str, Any]:
