@@ -45,6 +45,8 @@ def run_command(
     data: DataOpt = None,
     deploy: Annotated[bool, typer.Option("--deploy/--no-deploy", help="Deploy a promoted champion and set "
                                          "up monitoring (local: starts the background endpoint).")] = True,
+    stop_endpoint: Annotated[bool, typer.Option("--stop-endpoint", help="Local: stop the endpoint the run "
+                                                "deployed once it is over (`make pipeline-local`).")] = False,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     dry_run: DryRunOpt = False,
@@ -59,9 +61,9 @@ def run_command(
     from pipeline.orchestration.runner import run_pipeline
 
     settings = load(config, set_)
-    result = run_pipeline(settings, target, data, deploy, dry_run)
+    result = run_pipeline(settings, target, data, deploy, dry_run, stop_endpoint)
     if result["target"] == "local":
-        _print_local(result["run"])
+        _print_local(result["run"], stop_endpoint)
         return
     if _print_plan(settings, result):
         return
@@ -162,7 +164,7 @@ def _print_plan(config: Config, result: Mapping[str, Any]) -> bool:
     return True
 
 
-def _print_local(run: Any) -> None:
+def _print_local(run: Any, stopped: bool) -> None:
     from rich.table import Table
 
     table = Table(title=f"Local pipeline run ({run.seconds:.0f} s): {run.folder}")
@@ -178,7 +180,7 @@ def _print_local(run: Any) -> None:
             table.add_row(task, name, text)
     console.print(table)
     deployed = run.tasks.get("deploy-model", {}).get("deployment", {})
-    if isinstance(deployed, dict) and deployed.get("deployed"):
+    if isinstance(deployed, dict) and deployed.get("deployed") and not stopped:
         console.print(f"the local endpoint serves {deployed['model']} at {deployed['url']}: `churn undeploy` "
                       "stops it", highlight=False, soft_wrap=True)
     print(run.folder)

@@ -36,9 +36,12 @@ def local_root(config: Config) -> Path:
     return config.paths.artifacts / "pipeline" / "local"
 
 
-def run_local(config: Config, data_uri: str | None = None, deploy: bool = True) -> LocalPipelineRun:
+def run_local(config: Config, data_uri: str | None = None, deploy: bool = True, stop_endpoint: bool = False
+              ) -> LocalPipelineRun:
     """Run every step of the pipeline here; returns the run's folder and what each task made.
-    A failed task is one PipelineError naming it (its own output is printed above)."""
+    `stop_endpoint`: take down the endpoint the deploy step started, once the run is over
+    (whether it succeeded or not). A failed task is one PipelineError naming it (its own
+    output is printed above)."""
     from kfp import local
 
     from pipeline.orchestration.definition import build_pipeline, parameter_values
@@ -56,11 +59,28 @@ def run_local(config: Config, data_uri: str | None = None, deploy: bool = True) 
     except RuntimeError as exc:
         raise PipelineError(f"local pipeline run failed: {exc} (the task's output is above; its "
                             f"artifacts are under {root})") from None
+    finally:
+        if stop_endpoint:
+            _stop_deployed(config, set(root.iterdir()) - before)
     created = sorted(set(root.iterdir()) - before)
     if len(created) != 1:
         raise PipelineError(f"{root}: expected one new pipeline run folder, found {len(created)}")
     return LocalPipelineRun(created[0], task_artifacts(created[0]),
                             (dt.datetime.now() - started).total_seconds())
+
+
+def _stop_deployed(config: Config, runs: set[Path]) -> None:
+    """Undeploy when this run's deploy step deployed (and only then: an endpoint that served
+    before the run and was not replaced by it is left alone)."""
+    from pipeline.backends import backend_for
+    from pipeline.core import atomic
+    from pipeline.orchestration.steps import SUMMARY
+
+    for run in runs:
+        summary = run / "deploy-model" / "deployment" / SUMMARY
+        if summary.is_file() and atomic.read_json(summary).get("deployed"):
+            backend_for(config).endpoint.undeploy()
+            return
 
 
 def task_artifacts(folder: Path) -> dict[str, dict[str, Any]]:

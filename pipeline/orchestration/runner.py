@@ -12,8 +12,8 @@ from pipeline.config import Config
 from pipeline.errors import PipelineError
 
 
-def run_pipeline(config: Config, target: str | None, data: str | None, deploy: bool, dry_run: bool
-                 ) -> dict[str, Any]:
+def run_pipeline(config: Config, target: str | None, data: str | None, deploy: bool, dry_run: bool,
+                 stop_endpoint: bool = False) -> dict[str, Any]:
     """Run the pipeline here (a LocalPipelineRun under "run") or submit it to Vertex AI
     Pipelines (the vertex function's result: plan, job, state)."""
     if pipeline_target(config, target) == "local":
@@ -22,7 +22,7 @@ def run_pipeline(config: Config, target: str | None, data: str | None, deploy: b
         if dry_run:
             raise PipelineError("--dry-run plans the calls to Vertex AI; --target local runs the pipeline here "
                                 "(drop --dry-run, or use --target vertex --dry-run)")
-        return {"target": "local", "run": run_local(config, data, deploy)}
+        return {"target": "local", "run": run_local(config, data, deploy, stop_endpoint)}
     from pipeline.backends.vertex.pipeline_jobs import submit_pipeline_job
 
     template, values, staging = _vertex_inputs(config, data, deploy, dry_run)
