@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import io
+import os
 import tarfile
 import tempfile
 import time
@@ -56,17 +57,28 @@ def ignored(relative: str, patterns: list[str]) -> bool:
     return False
 
 
+def context_files(context: Path) -> list[str]:
+    """The build context's files (relative, sorted), what `docker build` would be sent: ignored
+    folders are not walked into and links are not followed."""
+    patterns = ignore_patterns(context)
+    found: list[str] = []
+    for folder, dirs, files in os.walk(context):
+        here = Path(folder).relative_to(context).as_posix()
+        prefix = "" if here == "." else f"{here}/"
+        dirs[:] = sorted(d for d in dirs if not ignored(prefix + d, patterns))
+        found += [prefix + f for f in files
+                  if not ignored(prefix + f, patterns) and not Path(folder, f).is_symlink()]
+    return sorted(found)
+
+
 def build_context(context: Path) -> bytes:
-    """The build context as a .tar.gz, what `docker build` would be sent."""
+    """The build context as a .tar.gz."""
     if not (context / "Dockerfile").is_file():
         raise CloudError(f"{context}: no Dockerfile here: run `churn image push` from the project folder")
-    patterns = ignore_patterns(context)
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for path in sorted(context.rglob("*")):
-            relative = path.relative_to(context).as_posix()
-            if path.is_file() and not path.is_symlink() and not ignored(relative, patterns):
-                archive.add(path, arcname=relative, recursive=False)
+        for relative in context_files(context):
+            archive.add(context / relative, arcname=relative, recursive=False)
     return buffer.getvalue()
 
 
