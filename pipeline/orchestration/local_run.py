@@ -7,6 +7,7 @@ registry and endpoint)."""
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,11 @@ def run_local(config: Config, data_uri: str | None = None, deploy: bool = True, 
     started = dt.datetime.now()
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
     try:
-        build_pipeline(config)(**parameter_values(config, data_uri, deploy))
+        with warnings.catch_warnings():
+            # Here the components run in this Python, not in their image: that is the point.
+            warnings.filterwarnings("ignore", message="You may be attemping to run a task that uses custom",
+                                    category=RuntimeWarning)
+            build_pipeline(config)(**parameter_values(config, data_uri, deploy))
     except RuntimeError as exc:
         raise PipelineError(f"local pipeline run failed: {exc} (the task's output is above; its "
                             f"artifacts are under {root})") from None

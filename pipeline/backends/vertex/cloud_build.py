@@ -17,6 +17,7 @@ import os
 import tarfile
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +186,7 @@ def _call(config: Config, session: Any, method: str, url: str, action: str, **kw
     return answer
 
 
-def _ensure_repository(config: Config, session: Any, args: dict[str, Any]) -> bool:
+def _ensure_repository(config: Config, session: Any, args: Mapping[str, Any]) -> bool:
     """Create the repository unless it exists; True when it was created."""
     _, registry = _hosts(config)
     name = f"{args['parent']}/repositories/{args['repositoryId']}"
@@ -209,7 +210,7 @@ def _upload_context(config: Config, archive: bytes, destination: str) -> None:
         upload_file(config, vertex_credentials(config), local, destination)
 
 
-def _create_build(config: Config, session: Any, args: dict[str, Any]) -> dict[str, Any]:
+def _create_build(config: Config, session: Any, args: Mapping[str, Any]) -> dict[str, Any]:
     build_host, _ = _hosts(config)
     answer = _call(config, session, "POST", f"{build_host}/v1/{args['parent']}/builds",
                    f"start a Cloud Build in {args['parent']}", json=args["build"]).json()

@@ -110,7 +110,7 @@ def submit_pipeline_job(config: Config, template: Path, values: Mapping[str, Any
 
         job = aiplatform.PipelineJob(**args)
         job.submit(service_account=config.vertex.service_account)
-        return {"dry_run": False, "job": job.resource_name, "state": job.state.name,
+        return {"dry_run": False, "job": job.resource_name, "state": _state_name(job.state),
                 "console": _console_url(config, args["job_id"]), "plan": plan.as_dict()}
 
 
@@ -170,7 +170,7 @@ def create_schedule(config: Config, template: Path, values: Mapping[str, Any], c
         schedule = aiplatform.PipelineJobSchedule(aiplatform.PipelineJob(**args), schedule_name(config))
         schedule.create(cron=cron, max_concurrent_run_count=1, service_account=config.vertex.service_account)
         return {"dry_run": False, "schedule": schedule.resource_name, "cron": cron,
-                "state": schedule.state.name, "replaced": existing, "plan": plan.as_dict()}
+                "state": _state_name(schedule.state), "replaced": existing, "plan": plan.as_dict()}
 
 
 def _our_schedules(config: Config) -> list[str]:
@@ -182,6 +182,10 @@ def _our_schedules(config: Config) -> list[str]:
         found = aiplatform.PipelineJobSchedule.list(filter=f'display_name="{schedule_name(config)}"')
         return [s.resource_name for s in found
                 if naming.is_managed(s.gca_resource.create_pipeline_job_request.pipeline_job.labels, config)]
+
+
+def _state_name(state: Any) -> str:
+    return str(getattr(state, "name", state))
 
 
 def _console_url(config: Config, job_id: str) -> str:
