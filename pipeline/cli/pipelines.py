@@ -15,6 +15,7 @@ from pipeline.config import Config
 
 pipeline_app = typer.Typer(help="The whole pipeline as one KFP graph: compile it, run it (here or on "
                            "Vertex AI Pipelines), schedule a recurring retrain.", no_args_is_help=True)
+SHORT = 60  # longest value a local run's table shows
 image_app = typer.Typer(help="The container image that runs `churn` on Google's engines.", no_args_is_help=True)
 
 TargetOpt = Annotated[str | None, typer.Option(
@@ -175,7 +176,9 @@ def _print_local(run: Any, stopped: bool) -> None:
         for name, summary in artifacts.items():
             if name == "executor_output.json":
                 continue
-            text = ", ".join(f"{k}={v}" for k, v in summary.items() if not isinstance(v, dict)) \
+            # The short values; summary.json in the artifact's folder has them all.
+            text = ", ".join(f"{k}={v}" for k, v in summary.items()
+                             if not isinstance(v, dict) and len(str(v)) <= SHORT) \
                 if isinstance(summary, dict) else str(summary)
             table.add_row(task, name, text)
     console.print(table)

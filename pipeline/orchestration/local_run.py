@@ -91,10 +91,11 @@ def _stop_deployed(config: Config, runs: set[Path]) -> None:
 def task_artifacts(folder: Path) -> dict[str, dict[str, Any]]:
     """task name -> artifact name -> its summary.json (folder artifacts) or its file name."""
     from pipeline.core import atomic
-    from pipeline.orchestration.steps import SUMMARY
+    from pipeline.orchestration.steps import SUMMARY, TASKS
 
     tasks: dict[str, dict[str, Any]] = {}
-    for task in sorted(p for p in folder.iterdir() if p.is_dir()):
+    order = {name: number for number, name in enumerate(TASKS)}
+    for task in sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: (order.get(p.name, 99), p.name)):
         artifacts: dict[str, Any] = {}
         for artifact in sorted(task.iterdir()):
             summary = artifact / SUMMARY

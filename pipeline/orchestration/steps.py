@@ -18,6 +18,9 @@ from pipeline.config import Config, load_config
 from pipeline.core import atomic
 from pipeline.errors import DataError, RunDirError
 
+# The tasks of the compiled pipeline, in the order they run.
+TASKS = ("validate-data", "train-model", "evaluate-model", "gate-model", "upload-model", "deploy-model",
+         "setup-monitoring")
 SUMMARY = "summary.json"
 CONFIG = "config.yaml"
 DATASET = "customer_churn.csv"
@@ -105,17 +108,22 @@ def train(config: Config, dataset: Path, out: Path, scratch: Path) -> dict[str, 
                                "test_metrics": {k: float(v) for k, v in keras.items()}})
 
 
-def evaluate(run: Path, dataset: Path, out: Path) -> dict[str, Any]:
+def evaluate(run: Path, dataset: Path, out: Path, scratch: Path | None = None) -> dict[str, Any]:
     """`churn evaluate` on a copy of the trained run (a step never changes its inputs):
-    metrics.json, plots and report.html recomputed from the SavedModel and the dataset."""
+    metrics.json, plots and report.html recomputed from the SavedModel and the dataset, in
+    `scratch` (a temporary folder by default) and then copied to out/<run id>, as train does."""
+    import tempfile
+
     from pipeline.core.rundir import RunDir
     from pipeline.training.runs import evaluate_run
 
     source = run_in(run)
-    target = Path(out) / source.name
-    shutil.copytree(source, target)
-    evaluate_run(target, Path(dataset) / DATASET)
-    metrics = RunDir(target).metrics()
+    with tempfile.TemporaryDirectory(prefix="churn-evaluate-", dir=scratch) as work:
+        copy = Path(work) / source.name
+        shutil.copytree(source, copy)
+        evaluate_run(copy, Path(dataset) / DATASET)
+        shutil.copytree(copy, Path(out) / source.name)
+    metrics = RunDir(Path(out) / source.name).metrics()
     return write_summary(out, {"run_id": source.name, "threshold": float(metrics.threshold),
                                "test_metrics": {k: float(v) for k, v in metrics.test["keras"].items()}})
 

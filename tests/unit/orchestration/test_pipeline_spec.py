@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from pipeline.backends.vertex import naming
 from pipeline.cli.app import app
 from pipeline.config import Config, load_config
+from pipeline.orchestration import steps
 
 STEPS = ["validate-data", "train-model", "evaluate-model", "gate-model", "upload-model", "deploy-model",
          "setup-monitoring"]
@@ -51,7 +52,7 @@ def spec(config: Config, tmp_path: Path) -> dict[str, Any]:
 
 def test_one_component_per_step_each_in_the_package_image(spec: dict[str, Any], config: Config) -> None:
     tasks = spec["root"]["dag"]["tasks"]
-    assert sorted(tasks) == sorted(STEPS)
+    assert sorted(tasks) == sorted(STEPS) and list(steps.TASKS) == STEPS  # TASKS: the order they run in
     executors = spec["deploymentSpec"]["executors"]
     assert sorted(executors) == sorted(f"exec-{step}" for step in STEPS)
     image = naming.image_uri(config)
