@@ -144,7 +144,7 @@ def create_schedule(config: Config, template: Path, values: Mapping[str, Any], c
     body = {"displayName": schedule_name(config), "cron": cron, "maxConcurrentRunCount": 1,
             "createPipelineJobRequest": {"parent": parent, "pipelineJob": job_body(config, args)}}
     plan = Plan(f"Schedule the churn pipeline: '{cron}' ({schedule_name(config)})")
-    existing = [] if dry_run else _our_schedules(config)
+    existing = [] if dry_run else our_schedules(config)
     if existing and not replace:
         raise CloudError(f"schedule '{schedule_name(config)}' already exists ({existing[0]}): pass --replace "
                          "to delete it and create the new one")
@@ -173,7 +173,7 @@ def create_schedule(config: Config, template: Path, values: Mapping[str, Any], c
                 "state": _state_name(schedule.state), "replaced": existing, "plan": plan.as_dict()}
 
 
-def _our_schedules(config: Config) -> list[str]:
+def our_schedules(config: Config) -> list[str]:
     """Schedules of this model's pipeline: our display name, and our labels on the job they make."""
     init_vertex(config)
     with translate_errors("list schedules", config.vertex.project):

@@ -103,3 +103,13 @@ def test_commands_that_do_not_need_kfp_do_not_import_it(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_target_defaults_to_where_the_config_backend_runs(config: Config) -> None:
+    from pipeline.backends import pipeline_target
+    from pipeline.errors import ConfigError
+
+    assert pipeline_target(config) == "local" and pipeline_target(config, "vertex") == "vertex"
+    assert pipeline_target(config.model_copy(update={"backend": "vertex"})) == "vertex"
+    with pytest.raises(ConfigError, match="--target 'gke': expected local or vertex"):
+        pipeline_target(config, "gke")
