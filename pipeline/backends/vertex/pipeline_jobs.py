@@ -69,7 +69,8 @@ def job_args(config: Config, template: Path, values: Mapping[str, Any], job_id: 
 
 def job_body(config: Config, args: Mapping[str, Any]) -> dict[str, Any]:
     """The REST PipelineJob the SDK sends for `args` (what the curl line posts)."""
-    spec = yaml.safe_load(Path(args["template_path"]).read_text(encoding="utf-8"))
+    # The first document is the pipeline spec (a platform spec, when there is one, follows it).
+    spec = next(yaml.safe_load_all(Path(args["template_path"]).read_text(encoding="utf-8")))
     body: dict[str, Any] = {"displayName": args["display_name"], "pipelineSpec": spec, "labels": args["labels"],
                             "runtimeConfig": {"gcsOutputDirectory": args["pipeline_root"],
                                               "parameterValues": args["parameter_values"]}}
