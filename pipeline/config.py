@@ -170,6 +170,31 @@ class RetrainConfig(Section):
     rollout: bool = Field(True, description="Deploy a promoted challenger to the endpoint when one is serving.")
 
 
+class VertexTrainingConfig(Section):
+    """Vertex AI Training: the CustomJob `churn train --target vertex` submits."""
+
+    machine_type: str = Field("n1-standard-4", description="Machine type of every training replica.")
+    replica_count: int = Field(
+        1, ge=1, description="Replicas: 1 chief, plus replica_count-1 workers (multi-worker training).")
+    accelerator_type: str | None = Field(
+        None, description="GPU type per replica, e.g. NVIDIA_TESLA_T4 (null: CPU only).")
+    accelerator_count: int = Field(0, ge=0, description="GPUs per replica (with accelerator_type).")
+    boot_disk_type: str = Field("pd-ssd", description="Boot disk type of each replica (pd-ssd or pd-standard).")
+    boot_disk_size_gb: int = Field(100, ge=10, description="Boot disk size of each replica (GB).")
+    max_hours: float = Field(
+        4.0, gt=0, description="Vertex stops the job after this many hours (a runaway job's cost cap).")
+
+
+class VertexBatchConfig(Section):
+    """Vertex AI batch prediction: the BatchPredictionJob `churn predict --target vertex` submits."""
+
+    machine_type: str = Field("n1-standard-4", description="Machine type of the batch prediction replicas.")
+    starting_replica_count: int = Field(1, ge=1, description="Replicas the job starts with.")
+    max_replica_count: int = Field(4, ge=1, description="Most replicas the job scales to.")
+    excluded_fields: list[str] = Field(
+        ["Churn"], description="Input fields not sent to the model (the label, when the input has one).")
+
+
 class VertexConfig(Section):
     """Google Cloud Vertex AI backend."""
 
@@ -204,6 +229,10 @@ class VertexConfig(Section):
         None, description="Override the Cloud Monitoring API (host:port, plain gRPC; tests).")
     bigquery_api_endpoint: str | None = Field(
         None, description="Override the BigQuery API host the request log is read from (tests).")
+    logging_api_endpoint: str | None = Field(
+        None, description="Override the Cloud Logging API host failed jobs' logs are read from (tests).")
+    training: VertexTrainingConfig = VertexTrainingConfig()
+    batch: VertexBatchConfig = VertexBatchConfig()
 
 
 class Config(Section):

@@ -75,6 +75,68 @@ class Outcome:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Job:
+    """A job on Google's engines (a Vertex custom, batch prediction or pipeline job)."""
+
+    name: str  # the resource name, projects/.../customJobs/ID
+    kind: str  # "custom" | "batch_prediction" | "pipeline"
+    display_name: str = ""
+    state: str = ""
+    created_at: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    output: str = ""  # where the job writes its results (gs:// prefix or bq:// dataset)
+    error: str = ""  # one line saying why it failed, when it did
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.name.rsplit("/", 1)[-1]
+
+    @property
+    def done(self) -> bool:
+        return self.state.endswith(("SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED",
+                                    "PARTIALLY_SUCCEEDED"))
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    """`churn train`: the data (a local CSV, gs:// or bq://) and the run directory wanted."""
+
+    data: str | None = None
+    run_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """A finished run directory (trained here) or the job that trains (trained there)."""
+
+    run_dir: Path | None = None
+    job: Job | None = None
+
+
+@dataclass(frozen=True)
+class BatchPredictionRequest:
+    """`churn predict`: score every row of `input` with `model_ref` into `output`."""
+
+    input: str
+    output: str
+    model_ref: str
+    chunk_rows: int = 50_000
+    engine: str = "auto"
+    overwrite: bool = False
+
+
+@dataclass(frozen=True)
+class BatchPredictionResult:
+    """Where the predictions are (or will be, when a job writes them)."""
+
+    output: str
+    model: str
+    rows: int | None = None
+    job: Job | None = None
+
+
 class Registry(Protocol):
     """Versions and aliases of the configured model (`registry.model_name`)."""
 
@@ -125,6 +187,29 @@ class Monitoring(Protocol):
                         until: dt.datetime | None = None) -> Iterator[pd.DataFrame]: ...
 
 
+class Jobs(Protocol):
+    """Training and batch prediction, here (local) or as jobs on Google's engines (vertex),
+    and the jobs this project started."""
+
+    def train(self, request: TrainingRequest) -> TrainingResult: ...
+
+    def batch_predict(self, request: BatchPredictionRequest) -> BatchPredictionResult: ...
+
+    def list_jobs(self) -> list[Job]:
+        """The jobs carrying this project's labels, newest first."""
+        ...
+
+    def show(self, name: str) -> Job:
+        """One job by id or resource name; a failed one says why in `error`."""
+        ...
+
+    def wait(self, name: str, timeout_s: float) -> Job:
+        """The job once it has finished (or `timeout_s` has passed)."""
+        ...
+
+    def cancel(self, name: str) -> Outcome: ...
+
+
 class Backend(Protocol):
     """Everything cloud-facing, for one config."""
 
@@ -142,6 +227,9 @@ class Backend(Protocol):
 
     @property
     def monitoring(self) -> Monitoring: ...
+
+    @property
+    def jobs(self) -> Jobs: ...
 
     @property
     def dry_run(self) -> bool:

@@ -15,7 +15,17 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.backends.base import Deployment, LocalModel, ModelVersion, Outcome
+from pipeline.backends.base import (
+    BatchPredictionRequest,
+    BatchPredictionResult,
+    Deployment,
+    Job,
+    LocalModel,
+    ModelVersion,
+    Outcome,
+    TrainingRequest,
+    TrainingResult,
+)
 from pipeline.config import Config
 from pipeline.core import atomic
 from pipeline.errors import BackendError, ServingError
@@ -238,6 +248,56 @@ class LocalMonitoring:
                 "cron": f"0 */{hours} * * * cd {shlex.quote(str(Path.cwd()))} && {shlex.join(command)}"}
 
 
+NO_JOBS = ("the local backend runs training and prediction in the foreground, so it has no jobs "
+           "to follow: pass --config configs/vertex.yaml for the Vertex AI jobs")
+
+
+class LocalJobs:
+    """Training and batch prediction on this machine (`churn train`, streaming `churn predict`).
+    Inside a Vertex training job this is what runs: the train step then also copies its
+    results to AIP_MODEL_DIR and GCS (pipeline.training.cloud_output)."""
+
+    def __init__(self, config: Config, dry_run: bool = False) -> None:
+        self.config = config
+        self.dry_run = dry_run
+
+    def train(self, request: TrainingRequest) -> TrainingResult:
+        refuse_dry_run(self.dry_run, "train")  # before TensorFlow loads
+        from pipeline.training.cloud_output import publish_run
+        from pipeline.training.train import train_run
+
+        run_dir = train_run(self.config, _data_source(request.data), request.run_dir)
+        publish_run(run_dir, self.config.vertex.kms_key_name)
+        return TrainingResult(run_dir=run_dir)
+
+    def batch_predict(self, request: BatchPredictionRequest) -> BatchPredictionResult:
+        refuse_dry_run(self.dry_run, "predict")
+        from pipeline.serving.batch_predict import predict_file
+
+        summary = predict_file(self.config, Path(request.input), Path(request.output), request.model_ref,
+                               request.chunk_rows, request.engine, request.overwrite)
+        return BatchPredictionResult(output=str(summary.output), model=summary.model, rows=summary.rows)
+
+    def list_jobs(self) -> list[Job]:
+        raise BackendError(f"churn jobs list: {NO_JOBS}")
+
+    def show(self, name: str) -> Job:
+        raise BackendError(f"churn jobs show: {NO_JOBS}")
+
+    def wait(self, name: str, timeout_s: float) -> Job:
+        raise BackendError(f"churn jobs show --wait: {NO_JOBS}")
+
+    def cancel(self, name: str) -> Outcome:
+        raise BackendError(f"churn jobs cancel: {NO_JOBS}")
+
+
+def _data_source(text: str | None) -> Any:
+    """A local CSV as a Path; gs:// and bq:// sources as given (a Path would fold their '//')."""
+    if text is None:
+        return None
+    return text if text.startswith(("gs://", "bq://")) else Path(text)
+
+
 class LocalBackend:
     """Backend for `backend: local`."""
 
@@ -249,6 +309,7 @@ class LocalBackend:
         self.registry = LocalModelRegistry(config, dry_run)
         self.endpoint = LocalEndpoint(config, server_args, dry_run)
         self.monitoring = LocalMonitoring(config, dry_run)
+        self.jobs = LocalJobs(config, dry_run)
         self.plans: list[Mapping[str, Any]] = []
 
     def checks(self) -> list[Any]:

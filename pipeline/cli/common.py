@@ -3,6 +3,7 @@ backend, printing what a backend did or planned."""
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -46,13 +47,26 @@ def config_args(config_path: Path | None, sets: list[str] | None) -> list[str]:
     return args
 
 
-def open_backend(config_path: Path | None, sets: list[str] | None, dry_run: bool = False
-                 ) -> tuple[Config, Backend]:
-    """The config and the backend it names (the one place a command learns its backend)."""
+class Target(str, Enum):
+    """Where `churn train` / `churn predict` run (the backend_for target)."""
+
+    local = "local"
+    vertex = "vertex"
+
+
+TargetOpt = Annotated[Target, typer.Option(
+    "--target", help="Where the work runs: local (this machine) or vertex (a Vertex AI job).")]
+
+
+def open_backend(config_path: Path | None, sets: list[str] | None, dry_run: bool = False,
+                 target: Target | None = None) -> tuple[Config, Backend]:
+    """The config and the backend it names, or `target` picks (the one place a command learns
+    its backend)."""
     from pipeline.backends import backend_for
 
     config = load(config_path, sets)
-    return config, backend_for(config, dry_run=dry_run, server_args=config_args(config_path, sets))
+    return config, backend_for(config, dry_run=dry_run, server_args=config_args(config_path, sets),
+                               target=target.value if target is not None else None)
 
 
 def print_plans(backend: Backend) -> None:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pipeline.cli.common import ConfigOpt, DryRunOpt, SetOpt, console, load
+from pipeline.cli.common import ConfigOpt, DryRunOpt, SetOpt, Target, console, load
 from pipeline.config import Config
 
 pipeline_app = typer.Typer(help="The whole pipeline as one KFP graph: compile it, run it (here or on "
@@ -18,7 +18,7 @@ pipeline_app = typer.Typer(help="The whole pipeline as one KFP graph: compile it
 SHORT = 60  # longest value a local run's table shows
 image_app = typer.Typer(help="The container image that runs `churn` on Google's engines.", no_args_is_help=True)
 
-TargetOpt = Annotated[str | None, typer.Option(
+TargetOpt = Annotated[Target | None, typer.Option(
     "--target", help="local (kfp.local on this machine) or vertex (Vertex AI Pipelines); default: the "
     "config's backend.")]
 DataOpt = Annotated[str | None, typer.Option(
@@ -62,7 +62,7 @@ def run_command(
     from pipeline.orchestration.runner import run_pipeline
 
     settings = load(config, set_)
-    result = run_pipeline(settings, target, data, deploy, dry_run, stop_endpoint)
+    result = run_pipeline(settings, _value(target), data, deploy, dry_run, stop_endpoint)
     if result["target"] == "local":
         _print_local(result["run"], stop_endpoint)
         return
@@ -90,7 +90,7 @@ def schedule_command(
     from pipeline.orchestration.runner import schedule_pipeline
 
     settings = load(config, set_)
-    result = schedule_pipeline(settings, target, cron, data, replace, dry_run)
+    result = schedule_pipeline(settings, _value(target), cron, data, replace, dry_run)
     if _print_plan(settings, result):
         return
     console.print(f"schedule [bold]{result['schedule']}[/] ({result['state']}) runs the pipeline at "
@@ -147,6 +147,10 @@ def uri_command(config: ConfigOpt = None, set_: SetOpt = None) -> None:
     from pipeline.backends.vertex.naming import image_uri
 
     print(image_uri(load(config, set_)))
+
+
+def _value(target: Target | None) -> str | None:
+    return target.value if target is not None else None
 
 
 def _print_plan(config: Config, result: Mapping[str, Any]) -> bool:

@@ -7,12 +7,27 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli.common import ConfigOpt, ModelOpt, SetOpt, console, console_err, load
+from pipeline.cli.common import (
+    ConfigOpt,
+    DryRunOpt,
+    ModelOpt,
+    SetOpt,
+    Target,
+    TargetOpt,
+    console,
+    console_err,
+    load,
+    open_backend,
+    print_plans,
+)
 
 logs_app = typer.Typer(help="The prediction log (every answered instance, SQLite).", no_args_is_help=True)
 EngineOpt = Annotated[str, typer.Option(
     "--engine", help="auto (NumPy fast path if it matches the SavedModel, else SavedModel), "
     "numpy or savedmodel.")]
+VerifyOpt = Annotated[bool, typer.Option(
+    "--verify", help="Check the NumPy engine against the SavedModel again at start (loads TensorFlow; "
+    "export already checked it).")]
 
 
 def serve_command(
@@ -22,6 +37,7 @@ def serve_command(
     allow_unauthenticated: Annotated[bool, typer.Option(
         "--allow-unauthenticated", help="Serve a non-loopback address without a bearer token.")] = False,
     engine: EngineOpt = "auto",
+    verify: VerifyOpt = False,
     log_sync: Annotated[str, typer.Option(
         "--log-sync", help="normal: a 200 survives the server crashing; full: also a power cut "
         "(fsync per commit, slower).")] = "normal",
@@ -45,7 +61,7 @@ def serve_command(
 
     settings = load(config, set_)
     options = ServeOptions(ref=model or settings.serve.model, host=host or settings.serve.host,
-                           port=port or settings.serve.port, engine=engine, log_sync=log_sync,
+                           port=port or settings.serve.port, engine=engine, verify=verify, log_sync=log_sync,
                            allow_unauthenticated=allow_unauthenticated, access_log=access_log,
                            limit_concurrency=limit_concurrency)
     serve(settings, options, announce=lambda line: console_err.print(line, highlight=False))
@@ -56,27 +72,42 @@ OverwriteOpt = Annotated[bool, typer.Option(
 
 
 def predict_command(
-    input_path: Annotated[Path, typer.Option("--input", help="Customer CSV (Telco schema; Churn optional).")],
-    output: Annotated[Path, typer.Option("--output", help="Output CSV: customerID, churn_probability, "
-                                         "interval_lower, interval_upper, churn.")],
+    input_path: Annotated[str, typer.Option("--input", help="Customer CSV (Telco schema; Churn optional); "
+                                            "--target vertex: gs://... JSONL or bq://PROJECT.DATASET.TABLE.")],
+    output: Annotated[str, typer.Option("--output", help="Output CSV: customerID, churn_probability, "
+                                        "interval_lower, interval_upper, churn; --target vertex: a gs:// "
+                                        "prefix or bq://PROJECT.DATASET.")],
     model: ModelOpt = None,
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows scored per chunk (memory bound).")] = 50_000,
     engine: EngineOpt = "auto",
     overwrite: OverwriteOpt = False,
+    target: TargetOpt = Target.local,
     config: ConfigOpt = None,
     set_: SetOpt = None,
+    dry_run: DryRunOpt = False,
 ) -> None:
-    """Score a CSV of customers in chunks (constant memory), same validation as the server.
+    """Score customers: a CSV here in chunks (constant memory, same validation as the server),
+    or the whole customer base as a Vertex AI batch prediction job (--target vertex: machines
+    and replicas from vertex.batch; each prediction keeps its customerID).
 
     Example: [bold]churn predict --input customers.csv --output scores.csv --model churn@champion[/]
     """
-    from pipeline.serving.batch_predict import predict_file
+    from pipeline.backends.base import BatchPredictionRequest
 
-    settings = load(config, set_)
-    summary = predict_file(settings, input_path, output, model or settings.serve.model, chunk_rows, engine,
-                           overwrite)
-    console_err.print(f"scored {summary.rows:,} rows with {summary.model}", highlight=False)
-    print(summary.output)
+    settings, backend = open_backend(config, set_, dry_run, target)
+    request = BatchPredictionRequest(input=input_path, output=output, model_ref=model or settings.serve.model,
+                                     chunk_rows=chunk_rows, engine=engine, overwrite=overwrite)
+    result = backend.jobs.batch_predict(request)
+    print_plans(backend)
+    if backend.dry_run:
+        return
+    if result.job is None:
+        console_err.print(f"scored {result.rows or 0:,} rows with {result.model}", highlight=False)
+    else:
+        console_err.print(f"submitted batch prediction job {result.job.display_name} with {result.model}: "
+                          f"{result.job.details.get('where', result.output)}; follow it with "
+                          f"`churn jobs show {result.job.id} --wait`", highlight=False, soft_wrap=True)
+    print(result.output if result.job is None else result.job.name)
 
 
 def logs_export_command(

@@ -7,27 +7,53 @@ from typing import Annotated
 
 import typer
 
-from pipeline.cli.common import ConfigOpt, SetOpt, console, load
+from pipeline.cli.common import (
+    ConfigOpt,
+    DryRunOpt,
+    SetOpt,
+    Target,
+    TargetOpt,
+    console,
+    console_err,
+    open_backend,
+    print_plans,
+)
 
 RunDirArg = Annotated[Path, typer.Argument(help="A run directory made by `churn train`.")]
 
 
 def train_command(
-    data: Annotated[Path | None, typer.Option("--data", help="Training CSV (default: data.path).")] = None,
+    data: Annotated[str | None, typer.Option(
+        "--data", help="Training data: a CSV here, or gs://... / bq://PROJECT.DATASET.TABLE "
+        "(default: data.path).")] = None,
     run_dir: Annotated[Path | None, typer.Option(help="Run directory (default: artifacts/runs/<id>).")] = None,
+    target: TargetOpt = Target.local,
     config: ConfigOpt = None,
     set_: SetOpt = None,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Train the Keras network and two baselines, evaluate them and export the SavedModel.
 
-    The last line printed is the run directory.
+    --target local (default): here; the last line printed is the run directory.
+    --target vertex: a Vertex AI CustomJob runs the same `python -m pipeline train` in the
+    package's image (vertex.training: machines, replicas, GPUs) on gs:// or bq:// data; the
+    SavedModel lands in gs://BUCKET/training/<run_id>/model/ and the run in .../run/. The last
+    line printed is the job's name: follow it with `churn jobs show`.
     Example: [bold]churn train --data data/sample/customer_churn.csv --set train.epochs=3[/]
     """
-    from pipeline.training.train import train_run
+    from pipeline.backends.base import TrainingRequest
 
-    run = train_run(load(config, set_), data, run_dir)
-    print_summary(run)
-    print(run)
+    _, backend = open_backend(config, set_, dry_run, target)
+    result = backend.jobs.train(TrainingRequest(data=data, run_dir=run_dir))
+    print_plans(backend)
+    if result.run_dir is not None:
+        print_summary(result.run_dir)
+        print(result.run_dir)
+    elif result.job is not None and not backend.dry_run:
+        console_err.print(f"submitted training job {result.job.display_name} ({result.job.state}); "
+                          f"the run directory will be in {result.job.output}; follow it with "
+                          f"`churn jobs show {result.job.id} --wait`", highlight=False, soft_wrap=True)
+        print(result.job.name)
 
 
 def evaluate_command(

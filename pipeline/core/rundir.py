@@ -3,7 +3,7 @@
     artifacts/runs/<run_id>/
       config.yaml  data_fingerprint.json  metrics.json  report.html  plots/*.png
       model/ (SavedModel)  model.keras  baselines/*.joblib  baseline_stats.json
-      model_card.json  intervals.json  history.json  tensorboard/
+      model_card.json  intervals.json  numpy_engine.json  history.json  tensorboard/
 
 Training writes one under a temporary name (core.atomic.staged_directory) and renames it when
 complete; the registry copies the SHIPPED part of it into every version, so a registered
@@ -35,6 +35,7 @@ BASELINES = "baselines"
 BASELINE_STATS = "baseline_stats.json"
 MODEL_CARD = "model_card.json"
 INTERVALS = "intervals.json"
+NUMPY_ENGINE = "numpy_engine.json"  # the server's TF-free engine, verified at export (serving.engine_file)
 HISTORY = "history.json"
 TENSORBOARD = "tensorboard"
 
@@ -42,7 +43,8 @@ TENSORBOARD = "tensorboard"
 # these cannot be served or monitored.
 REQUIRED = (CONFIG, METRICS, MODEL, INTERVALS, BASELINE_STATS)
 # What a registered version keeps of its run (the rest is re-creatable or for training only).
-SHIPPED = (MODEL, METRICS, INTERVALS, BASELINE_STATS, MODEL_CARD, FINGERPRINT, CONFIG, KERAS_MODEL)
+SHIPPED = (MODEL, METRICS, INTERVALS, BASELINE_STATS, MODEL_CARD, FINGERPRINT, CONFIG, KERAS_MODEL,
+           NUMPY_ENGINE)
 # The small files copied next to a version's SavedModel on Google Cloud Storage.
 SMALL_FILES = (METRICS, INTERVALS, BASELINE_STATS, MODEL_CARD, FINGERPRINT, CONFIG)
 
@@ -112,6 +114,10 @@ class RunDir:
     @property
     def intervals_file(self) -> Path:
         return self.path / INTERVALS
+
+    @property
+    def numpy_engine_file(self) -> Path:
+        return self.path / NUMPY_ENGINE
 
     @property
     def history_file(self) -> Path:

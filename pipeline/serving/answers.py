@@ -10,6 +10,7 @@ Floats are float32 values printed with %g, or %.9g when %g does not round-trip. 
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,10 @@ import numpy as np
 RPC_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 404: "NOT_FOUND", 405: "UNIMPLEMENTED",
               408: "DEADLINE_EXCEEDED", 413: "INVALID_ARGUMENT", 415: "INVALID_ARGUMENT",
               499: "CANCELLED", 500: "INTERNAL", 503: "UNAVAILABLE"}
-
+_MAX_POWER = 12  # 5**12 < 2**28: a float32 (24 bits) times 10**12 is exact in float64
+_POWERS = 10.0 ** np.arange(23)  # exact in float64 up to 10**22
+_FLOAT32 = struct.Struct("f")  # packing rounds a float64 to the nearest float32, as NumPy's cast does
+_FORMAT_IN_PYTHON = 8  # below this many values, NumPy's per-call cost exceeds formatting each
 
 
 def error_body(status: int, message: str, protocol: str) -> dict[str, Any]:
@@ -33,17 +37,60 @@ def json_values(array: np.ndarray) -> Any:
     prints (%g, or %.9g when %g does not round-trip), nested by shape; bools and strings as is."""
     if array.dtype.kind != "f":
         return array.tolist()
-    flat = array.astype(np.float32).reshape(-1)
-    short = [float(f"{x:g}") for x in flat.tolist()]
-    exact = np.asarray(short, dtype=np.float32) == flat
-    values = [s if ok else float(f"{x:.9g}") for s, ok, x in zip(short, exact.tolist(), flat.tolist(), strict=True)]
-    return np.asarray(values, dtype=np.float64).reshape(array.shape).tolist()
+    return tf_serving_floats(array.astype(np.float32).reshape(-1)).reshape(array.shape).tolist()
+
+
+def tf_serving_floats(flat: np.ndarray) -> np.ndarray:
+    """float32 values (1-D) -> the float64 nearest the decimal TF Serving prints for each:
+    %g (6 significant digits) when that reads back as the same float32, else %.9g."""
+    if len(flat) <= _FORMAT_IN_PYTHON:
+        return np.asarray([_printed(x) for x in flat.tolist()], dtype=np.float64)
+    wide = flat.astype(np.float64)
+    magnitude = np.abs(wide)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exponent = np.floor(np.log10(magnitude))
+    power = np.clip(np.where(np.isfinite(exponent), 5 - exponent, -1.0), -1, _MAX_POWER + 1).astype(np.intp)
+    scaled = magnitude * _POWERS[np.clip(power, 0, _MAX_POWER)]
+    # log10 may be one off next to a power of ten: put the scaled value in [10**5, 10**6)
+    power += (scaled < _POWERS[5]).astype(np.intp) - (scaled >= _POWERS[6]).astype(np.intp)
+    short = _rounded(wide, magnitude, power)
+    with np.errstate(invalid="ignore"):
+        reads_back = short.astype(np.float32) == flat
+    values = np.where(reads_back | np.isnan(short), short, _rounded(wide, magnitude, power + 3))
+    missing = np.flatnonzero(np.isnan(values))  # outside the exact range (or NaN): format those
+    if len(missing):
+        values[missing] = [_printed(x) for x in wide[missing].tolist()]
+    return values
+
+
+def _printed(value: float) -> float:
+    """One float32 value (as a Python float) the way TF Serving prints it, read back."""
+    short = float(f"{value:g}")
+    try:
+        if _FLOAT32.unpack(_FLOAT32.pack(short))[0] == value:
+            return short
+    except OverflowError:
+        pass
+    return float(f"{value:.9g}")
+
+
+def _rounded(wide: np.ndarray, magnitude: np.ndarray, power: np.ndarray) -> np.ndarray:
+    """Each value rounded to the decimal digits that `power` (10**power * value has the wanted
+    significant digits before the point) gives, exactly as printf rounds (to nearest, ties to
+    even, on the exact binary value), as the nearest float64; NaN where that cannot be done
+    exactly here. Exact because a float32 times 10**p (0 <= p <= 12) fits float64's 53 bits,
+    so the scaled value, its rounding and the division by the exact 10**p (correctly rounded
+    by IEEE 754) are all what decimal arithmetic gives."""
+    usable = (power >= 0) & (power <= _MAX_POWER) & (magnitude > 0)
+    scale = _POWERS[np.where(usable, power, 0)]
+    rounded = np.copysign(np.round(magnitude * scale) / scale, wide)
+    return np.where(usable, rounded, np.nan)
 
 
 def tfserving_body(outputs: dict[str, np.ndarray], columnar: bool) -> dict[str, Any]:
     """TF Serving's answer: {"predictions": rows} or, for columnar requests, {"outputs": ...};
     the output name is left out when the signature has a single output."""
-    values = {name: json_values(array) for name, array in outputs.items()}
+    values = _json_outputs(outputs)
     single = len(values) == 1
     if columnar:
         return {"outputs": next(iter(values.values())) if single else values}
@@ -51,3 +98,25 @@ def tfserving_body(outputs: dict[str, np.ndarray], columnar: bool) -> dict[str, 
         return {"predictions": next(iter(values.values()))}
     names = list(values)
     return {"predictions": [dict(zip(names, row, strict=True)) for row in zip(*values.values(), strict=True)]}
+
+
+def _json_outputs(outputs: dict[str, np.ndarray]) -> dict[str, Any]:
+    """json_values of every output, the float ones formatted in one call (one set of NumPy
+    calls per request, not per output)."""
+    floats = [name for name, array in outputs.items() if array.dtype.kind == "f"]
+    if len(floats) < 2:
+        return {name: json_values(array) for name, array in outputs.items()}
+    if sum(outputs[name].size for name in floats) <= _FORMAT_IN_PYTHON:  # one or two instances
+        return {name: _printed_nested(array.astype(np.float32).tolist()) if name in floats else array.tolist()
+                for name, array in outputs.items()}
+    flat = np.concatenate([outputs[name].astype(np.float32).reshape(-1) for name in floats])
+    printed = tf_serving_floats(flat)
+    ends = np.cumsum([outputs[name].size for name in floats]).tolist()
+    starts = [0, *ends[:-1]]
+    formatted = {name: printed[start:end].reshape(outputs[name].shape).tolist()
+                 for name, start, end in zip(floats, starts, ends, strict=True)}
+    return {name: formatted[name] if name in formatted else array.tolist() for name, array in outputs.items()}
+
+
+def _printed_nested(values: Any) -> Any:
+    return [_printed_nested(value) for value in values] if isinstance(values, list) else _printed(values)

@@ -46,7 +46,7 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, compile_path
 from starlette.types import Receive, Scope, Send
 
 from pipeline.monitoring.gauges import DriftGauges
@@ -101,9 +101,31 @@ class ServeSettings:
     location: str = "local"
 
 
+class _ServingApp(FastAPI):
+    """FastAPI with the predict routes dispatched before its middleware stack and router: a
+    POST whose path matches one goes straight to its raw ASGI endpoint (the same one the
+    route table holds, with the same path parameters); everything else, FastAPI as usual.
+    This skips about five middleware and routing layers per predict request."""
+
+    predict_routes: tuple[tuple[Any, dict[str, Any], _PredictRoute], ...] = ()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path") \
+                and not self.root_path:
+            path = scope["path"]
+            for pattern, convertors, endpoint in self.predict_routes:
+                found = pattern.match(path)
+                if found is not None:
+                    scope["path_params"] = {name: convertors[name].convert(value)
+                                            for name, value in found.groupdict().items()}
+                    await endpoint(scope, receive, send)
+                    return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(scorer: Scorer, prediction_log: predlog.PredictionLog, settings: ServeSettings) -> FastAPI:
     """The server application for one loaded model and one open prediction log."""
-    app = FastAPI(title="churn prediction server", version=scorer.version_id,
+    app = _ServingApp(title="churn prediction server", version=scorer.version_id,
                   description="Vertex AI-compatible predict API for the churn model.", **_fastapi_options())
     metrics = ServerMetrics(scorer.name, scorer.version_id, scorer.engine)
     if settings.monitoring_dir is not None:
@@ -112,8 +134,11 @@ def create_app(scorer: Scorer, prediction_log: predlog.PredictionLog, settings: 
     predictor = _Predictor(scorer, prediction_log, settings, metrics)
     app.state.batcher = predictor.batcher
     # First in the route table: they are matched before the docs routes on every request.
-    app.router.routes[:0] = [Route(spec.template, _PredictRoute(predictor, spec), methods=["POST"])
-                             for spec in PREDICT_ROUTES]
+    endpoints = [_PredictRoute(predictor, spec) for spec in PREDICT_ROUTES]
+    app.router.routes[:0] = [Route(endpoint.spec.template, endpoint, methods=["POST"]) for endpoint in endpoints]
+    compiled = [compile_path(endpoint.spec.template) for endpoint in endpoints]  # Starlette's own matching
+    app.predict_routes = tuple((pattern, convertors, endpoint)
+                               for (pattern, _, convertors), endpoint in zip(compiled, endpoints, strict=True))
 
     @app.get(PROJECT_ENDPOINT)
     async def endpoint_resource(project: str, location: str, endpoint: str) -> Response:
@@ -174,6 +199,24 @@ class _LoggedScores:
     churn: np.ndarray
 
 
+class _RequestIds:
+    """Random 128-bit request ids (hex) from the OS's generator, drawn 256 at a time: one
+    system call per 256 requests instead of one each."""
+
+    BATCH = 256
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._at = 0
+
+    def next(self) -> str:
+        if self._at >= len(self._pool):
+            self._pool, self._at = os.urandom(16 * self.BATCH), 0
+        start = self._at
+        self._at = start + 16
+        return self._pool[start:start + 16].hex()
+
+
 class _Predictor:
     """Answers predict requests for one scorer, log and metrics."""
 
@@ -186,6 +229,7 @@ class _Predictor:
         self.batcher = MicroBatcher.for_scorer(scorer, settings.batch_window_ms)
         self.deployed_model_id = f"{scorer.name}-{scorer.version_id}"
         self.token = settings.token.encode() if settings.token else None
+        self.request_ids = _RequestIds()
 
     def model_resource(self, project: str | None, location: str | None) -> str:
         return (f"projects/{project or self.settings.project}/locations/{location or self.settings.location}"
@@ -207,7 +251,7 @@ class _Predictor:
                      ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         """(status, JSON body, headers) for one predict request; never raises."""
         started = time.perf_counter()
-        request_id = os.urandom(16).hex()
+        request_id = self.request_ids.next()
         extra: list[tuple[bytes, bytes]] = []
         try:
             status, content = 200, await self._predict(scope, receive, request_id, spec, started)

@@ -8,6 +8,8 @@ arithmetic is a few microseconds, so the server computes it directly:
 The layout (which block of the `features` concatenation holds which feature, which
 vocabulary slot holds which value) is read from the model graph, not assumed. The scorer
 checks the result against the SavedModel before using it (pipeline.serving.scorer).
+Training folds the network once and stores it, verified, in the run's NumPy engine file
+(pipeline.serving.engine_file), so a server reads it back with NumPy alone.
 `answer_outputs` then computes what the SavedModel's graph adds to the sigmoid (calibration,
 interval, decision; pipeline.training.export.answer_graph) from the same float32 table.
 """
@@ -66,11 +68,40 @@ class NumpyNetwork:
             hidden = _ACTIVATIONS[layer.activation](hidden @ layer.weights + layer.bias)
         return hidden.reshape(-1)
 
+    def to_document(self) -> dict[str, Any]:
+        """The network as JSON-ready lists (floats print as their shortest exact repr)."""
+        return {"first_weights": self.first_weights.tolist(), "category_offsets": self.category_offsets.tolist(),
+                "first_bias": self.first_bias.tolist(), "first_activation": self.first_activation,
+                "rest": [{"weights": layer.weights.tolist(), "bias": layer.bias.tolist(),
+                          "activation": layer.activation} for layer in self.rest]}
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> NumpyNetwork:
+        """The network of `to_document`; ValueError/KeyError/TypeError when it is not one."""
+        def dense(weights: Any, bias: Any, activation: Any) -> DenseLayer:
+            layer = DenseLayer(np.asarray(weights, dtype=np.float64), np.asarray(bias, dtype=np.float64),
+                               str(activation))
+            if layer.activation not in _ACTIVATIONS:
+                raise ValueError(f"activation {layer.activation!r}")
+            if layer.weights.ndim != 2 or layer.bias.shape != layer.weights.shape[1:]:
+                raise ValueError(f"a Dense layer of shape {layer.weights.shape} with bias {layer.bias.shape}")
+            return layer
+
+        first = dense(document["first_weights"], document["first_bias"], document["first_activation"])
+        rest = tuple(dense(layer["weights"], layer["bias"], layer["activation"]) for layer in document["rest"])
+        offsets = np.asarray(document["category_offsets"], dtype=np.intp)
+        if offsets.shape != (len(schema.CATEGORICAL_FEATURES),) or offsets.max() >= len(first.weights):
+            raise ValueError(f"category offsets of shape {offsets.shape}")
+        for before, after in zip((first, *rest), rest, strict=False):
+            if before.weights.shape[1] != after.weights.shape[0]:
+                raise ValueError("Dense layers are not a chain")
+        return cls(first.weights, offsets, first.bias, first.activation, rest)
+
 
 def answer_outputs(raw: np.ndarray, table: dict[str, Any], threshold: float) -> dict[str, np.ndarray]:
     """The `serving_default` outputs from raw probabilities, as the graph computes them: the
     calibrated probability rounded to float32 is looked up in the float32 interval table
-    (scorer._interval_table) and compared with the float32 threshold."""
+    (scorer.interval_table) and compared with the float32 threshold."""
     probability = calibrate(raw, table.get("calibration")).astype(np.float32)
     slot = np.searchsorted(table["inner_edges"], probability, side="right")
     lower = np.minimum(table["lower"][slot], probability)
@@ -87,6 +118,11 @@ def network_from_keras(path: Path) -> NumpyNetwork:
         model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # noqa: BLE001 - any load failure means: use the SavedModel
         raise FastPathUnavailable(f"cannot load {path}: {exc.__class__.__name__}: {exc}") from None
+    return fold_model(model)
+
+
+def fold_model(model: Any) -> NumpyNetwork:
+    """A loaded Keras model folded into a NumpyNetwork, or raise FastPathUnavailable."""
     try:
         return _fold(model)
     except (KeyError, ValueError, AttributeError, IndexError) as exc:

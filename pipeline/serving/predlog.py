@@ -9,9 +9,15 @@ column per feature (the API monitoring reuses).
 
 Group commit: while one transaction commits, the requests arriving meanwhile queue up and
 go into the next one; each request is released only when the transaction holding it has
-committed. The database is in WAL mode. Every commit runs on one worker thread, so a slow
-disk or a lock held by another process never stalls the event loop; a lock is waited for
-at most `busy_timeout_ms`, then the waiting requests fail (the server answers 503).
+committed. The database is in WAL mode. With sync "normal" a commit only appends to the WAL
+(no fsync, ~10-20 us), so it runs on the event loop: no thread hand-off per request (two
+wake-ups and a GIL hand-over, which on a loaded machine cost more than the commit). It never
+waits there: when the log is locked by another process, or must be reopened, the batch goes
+to the log's worker thread, which waits for a lock at most `busy_timeout_ms`, then the
+waiting requests fail (the server answers 503). Commits with sync "full" (an fsync each)
+always run on that thread. SQLite's automatic checkpoint (which fsyncs the database from
+inside a commit) is off; the worker thread checkpoints every CHECKPOINT_PAGES pages written,
+between commits, so no commit and no event-loop turn waits for it.
 
 The file on disk is checked before and after each commit (device and inode of the
 database, -wal and -shm files): a log deleted or replaced under a running server is
@@ -42,14 +48,16 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
-import pandas as pd
 
 from pipeline.errors import ServingError
 from pipeline.training import schema
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +65,8 @@ SYNC_MODES = ("normal", "full")
 DEFAULT_BUSY_TIMEOUT_MS = 500.0
 FILE_MODE = 0o600
 _COMPANIONS = ("", "-wal", "-shm")  # the files SQLite keeps for a WAL database
+CHECKPOINT_PAGES = 1000  # SQLite's default auto-checkpoint size, run off the request path here
+_RECORD_BYTES_PER_PAGE = 3000  # JSON bytes of records per WAL page, roughly (pages of 4 kB, B-tree slack)
 META_COLUMNS = ("request_id", "instance", "timestamp", "model_version", "endpoint", schema.ID_COLUMN)
 SCORE_COLUMNS = ("churn_probability", "interval_lower", "interval_upper", "churn", "latency_ms")
 FRAME_COLUMNS = (*META_COLUMNS, *schema.FEATURES, *SCORE_COLUMNS)
@@ -85,6 +95,11 @@ class PredictionLogError(ServingError):
     """The prediction log cannot be opened, written or read as asked."""
 
 
+class _NotNow(Exception):
+    """A commit tried on the event loop would have to wait (a lock, a reopen): the worker
+    thread does it instead."""
+
+
 def utc_timestamp(moment: dt.datetime | None = None) -> str:
     """The log's timestamp text: UTC, microseconds, sortable as text (2026-01-31T12:00:00.000000Z)."""
     moment = dt.datetime.now(dt.timezone.utc) if moment is None else moment.astimezone(dt.timezone.utc)
@@ -93,18 +108,21 @@ def utc_timestamp(moment: dt.datetime | None = None) -> str:
 
 class PredictionLog:
     """Append-only writer with group commit: one transaction in flight at a time holds
-    every request queued while the previous one committed. Commits run on a worker thread
-    (sync="full" waits for an fsync, and any mode may wait for a lock); `append` returns
-    after the commit.
+    every request queued while the previous one committed. Commits run on the event loop
+    when they cannot wait (`commit_on_loop`, default for sync="normal"), else on a worker
+    thread (sync="full" waits for an fsync, and any mode may wait for a lock); `append`
+    returns after the commit.
     """
 
     def __init__(self, path: Path, sync: str = "normal",
-                 busy_timeout_ms: float = DEFAULT_BUSY_TIMEOUT_MS) -> None:
+                 busy_timeout_ms: float = DEFAULT_BUSY_TIMEOUT_MS, commit_on_loop: bool | None = None) -> None:
         if sync not in SYNC_MODES:
             raise PredictionLogError(f"log sync {sync!r}: choose one of {', '.join(SYNC_MODES)}")
         self.path = Path(path)
         self.sync = sync
         self.busy_timeout_ms = busy_timeout_ms
+        self.commit_on_loop = sync == "normal" if commit_on_loop is None else commit_on_loop
+        self._unsaved_pages = 0  # written to the WAL since the last checkpoint, roughly
         self._connection: sqlite3.Connection | None = None
         self._identity: tuple | None = None
         self._closed = False
@@ -132,6 +150,8 @@ class PredictionLog:
     def write(self, record: tuple) -> None:
         """Append and commit one record now (callers without an event loop)."""
         error = self._commit_batch([record])
+        if self._unsaved_pages >= CHECKPOINT_PAGES:
+            self._checkpoint()
         if error is not None:
             raise error
 
@@ -151,6 +171,11 @@ class PredictionLog:
         if self._executor is None or self._closed:
             self._settle(loop, batch, PredictionLogError(f"{self.path}: the prediction log is closed"))
             return
+        if self.commit_on_loop:
+            outcome = self._commit_batch(records, on_loop=True)
+            if not isinstance(outcome, _NotNow):
+                self._settle(loop, batch, outcome)
+                return
         work = loop.run_in_executor(self._executor, self._commit_batch, records)
         work.add_done_callback(lambda done: self._settle(loop, batch, _outcome(done)))
 
@@ -159,33 +184,70 @@ class PredictionLog:
         for _, future in batch:
             if not future.done():
                 future.set_result(None) if error is None else future.set_exception(error)
+        if self._unsaved_pages >= CHECKPOINT_PAGES and self._executor is not None and not self._closed:
+            # Between two commits, so nothing else uses the connection; requests queue meanwhile.
+            work = loop.run_in_executor(self._executor, self._checkpoint)
+            work.add_done_callback(lambda _: self._next_flush(loop))
+            return
+        self._next_flush(loop)
+
+    def _next_flush(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._pending:
             loop.call_soon(self._flush, loop)
         else:
             self._flushing = False
 
-    def _commit_batch(self, records: list[tuple]) -> BaseException | None:
+    def _checkpoint(self) -> None:
+        """Copy the WAL's pages into the database (PASSIVE: readers are not waited for)."""
+        self._unsaved_pages = 0
+        try:
+            if self._connection is not None:
+                self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            log.warning("%s: checkpoint failed (%s); the next one retries", self.path, exc)
+
+    def _commit_batch(self, records: list[tuple], on_loop: bool = False) -> BaseException | None:
         """None once `records` are committed into the file at `path`, else the error every
         waiting request gets (never raises: a commit that escaped would leave its requests
-        waiting forever). Runs on the log's thread."""
+        waiting forever). Runs on the log's thread, or `on_loop` without waiting for
+        anything (then _NotNow when it would have to)."""
         try:
             if self._closed:
                 raise PredictionLogError(f"{self.path}: the prediction log is closed")
             if self._connection is None:  # a failed reopen: try again
+                if on_loop:
+                    return _NotNow()
                 self._reconnect()
             elif _file_identity(self.path) != self._identity:
+                if on_loop:
+                    return _NotNow()
                 log.warning("%s was deleted or replaced while the server ran: starting a new "
                             "prediction log there", self.path)
                 self._reconnect()
-            _commit(self._require_connection(), records, self.busy_timeout_ms)
+            self._commit_with_lock_wait(records, 0.0 if on_loop else self.busy_timeout_ms)
             if _file_identity(self.path) != self._identity:
                 raise PredictionLogError(f"{self.path}: the prediction log was deleted or replaced during a "
                                          "write; the next request starts a new log")
+            self._unsaved_pages += 2 + sum(len(record[-1]) for record in records) // _RECORD_BYTES_PER_PAGE
+        except _NotNow as exc:
+            return exc
         except PredictionLogError as exc:
             return exc
         except Exception as exc:  # noqa: BLE001 - turned into an answer for each waiting request
             return PredictionLogError(f"prediction log write failed: {exc.__class__.__name__}: {exc}")
         return None
+
+    def _commit_with_lock_wait(self, records: list[tuple], wait_ms: float) -> None:
+        connection = self._require_connection()
+        # A connection for commits on the loop never waits for a lock; on the thread it does.
+        switch = self.commit_on_loop and wait_ms > 0
+        if switch:
+            connection.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+        try:
+            _commit(connection, records, wait_ms)
+        finally:
+            if switch:
+                connection.execute("PRAGMA busy_timeout = 0")
 
     def _reconnect(self) -> None:
         # Close the old connection first: closing the last connection to a WAL database
@@ -195,6 +257,9 @@ class PredictionLog:
             self._connection = None
         try:
             self._connection = connect(self.path, self.sync, self.busy_timeout_ms)
+            self._connection.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoint
+            if self.commit_on_loop:
+                self._connection.execute("PRAGMA busy_timeout = 0")
         except (sqlite3.Error, OSError) as exc:
             raise PredictionLogError(f"{self.path}: cannot open the prediction log ({exc})") from None
         self._identity = _file_identity(self.path)
@@ -253,6 +318,8 @@ def _commit(connection: sqlite3.Connection, records: list[tuple], busy_timeout_m
         if connection.in_transaction:
             connection.execute("ROLLBACK")
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            if not busy_timeout_ms:  # a commit on the loop: the worker thread waits instead
+                raise _NotNow() from None
             raise PredictionLogError(f"prediction log write failed: the log is locked by another process "
                                      f"(waited {busy_timeout_ms:g} ms)") from None
         raise PredictionLogError(f"prediction log write failed: {exc}") from None
@@ -302,54 +369,7 @@ def parse_time(text: str, now: dt.datetime | None = None) -> dt.datetime:
 def iter_log_frames(path: Path, since: dt.datetime | None = None, until: dt.datetime | None = None,
                     chunk_rows: int = 50_000) -> Iterator[pd.DataFrame]:
     """Logged predictions with since <= timestamp < until, oldest first, one row per
-    instance, in frames of about chunk_rows rows (whole requests): metadata columns, one
-    column per raw feature (numbers as float64), then the scores."""
-    connection = _open_reader(Path(path))
-    try:
-        cursor = connection.execute(
-            f"SELECT {', '.join(_RECORD)} FROM requests WHERE timestamp >= ? AND timestamp < ? ORDER BY id",
-            (utc_timestamp(since) if since else "", utc_timestamp(until) if until else "~"))
-        pending: list[tuple] = []
-        rows = 0
-        for record in cursor:
-            pending.append(record)
-            rows += record[_RECORD.index("size")]
-            if rows >= chunk_rows:
-                yield _frame(pending)
-                pending, rows = [], 0
-        if pending:
-            yield _frame(pending)
-    finally:
-        connection.close()
+    instance, in frames of about chunk_rows rows (see pipeline.serving.logread)."""
+    from pipeline.serving import logread  # pandas is for readers: the server never imports it
 
-
-def _open_reader(path: Path) -> sqlite3.Connection:
-    if not path.is_file():
-        raise PredictionLogError(f"{path}: no prediction log yet (serve predictions with `churn serve` "
-                                 "or set paths.artifacts)")
-    try:
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=30)
-        connection.execute("SELECT 1 FROM requests LIMIT 1")
-    except sqlite3.Error as exc:
-        raise PredictionLogError(f"{path}: not a prediction log ({exc})") from None
-    return connection
-
-
-def _frame(records: list[tuple]) -> pd.DataFrame:
-    columns: dict[str, list[Any]] = {name: [] for name in (*META_COLUMNS, *SCORE_COLUMNS)}
-    features: list[dict[str, Any]] = []
-    for request_id, timestamp, version, endpoint, latency, _size, instances in records:
-        for index, (customer, values, probability, lower, upper, churn) in enumerate(orjson.loads(instances)):
-            for name, value in zip(columns, (request_id, index, timestamp, version, endpoint, customer,
-                                             probability, lower, upper, churn, latency), strict=True):
-                columns[name].append(value)
-            features.append(values)
-    table = pd.DataFrame.from_records(features, columns=list(schema.FEATURES))
-    frame = pd.DataFrame({name: pd.Series(columns[name], dtype="string") for name in META_COLUMNS})
-    frame["instance"] = pd.Series(columns["instance"], dtype="int64")
-    frame["timestamp"] = pd.to_datetime(pd.Series(columns["timestamp"]), utc=True, format="ISO8601")
-    for name in schema.FEATURES:
-        frame[name] = table[name].astype("float64" if schema.is_numeric(name) else "string")
-    for name in SCORE_COLUMNS:
-        frame[name] = pd.Series(columns[name], dtype="bool" if name == "churn" else "float64")
-    return frame
+    return logread.iter_log_frames(path, since, until, chunk_rows)

@@ -5,8 +5,10 @@ from the Keras weights and the answer table (calibration, interval, decision) fr
 intervals.json in microseconds; `savedmodel` calls the exported signature (about 0.4 ms a
 call). The NumPy engine is used only after all its outputs matched the SavedModel's (floats
 within MATCH_TOLERANCE, the decision exactly) on VERIFY_ROWS deterministic sample rows
-covering every category value and the numeric bounds; otherwise the server logs why and
-falls back to the SavedModel.
+covering every category value and the numeric bounds. Export does that check and stores the
+network with its result (pipeline.serving.engine_file), so loading it needs no TensorFlow;
+`verify` repeats it at load, and runs exported without the file are checked at load from
+model.keras. When the check fails the server logs why and falls back to the SavedModel.
 """
 
 from __future__ import annotations
@@ -15,15 +17,20 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pipeline.config import Config
 from pipeline.core import atomic
+from pipeline.core.rundir import NUMPY_ENGINE
 from pipeline.errors import ServingError
 from pipeline.serving.instances import Batch, raw_features
 from pipeline.training import schema
+
+if TYPE_CHECKING:
+    from pipeline.serving.engine_file import LoadedEngine
+    from pipeline.serving.fastpath import NumpyNetwork
 
 log = logging.getLogger(__name__)
 
@@ -78,29 +85,55 @@ class Scorer:
                       answer["churn"])
 
 
-def load_scorer(config: Config, ref: str, engine: str = "auto") -> Scorer:
-    """Resolve REF (churn@champion, churn@3, a run directory) and load it for scoring."""
+def load_scorer(config: Config, ref: str, engine: str = "auto", verify: bool = False) -> Scorer:
+    """Resolve REF (churn@champion, churn@3, a run directory) and load it for scoring; with
+    `verify`, the NumPy engine is checked against the SavedModel again (loads TensorFlow)."""
     from pipeline.registry.local_registry import resolve_model
 
     if engine not in ENGINES:
         raise ServingError(f"engine {engine!r}: choose one of {', '.join(ENGINES)}")
     resolved = resolve_model(config, ref)
     return scorer_from_dirs(resolved.name, resolved.version_id, Path(resolved.model_dir),
-                            Path(resolved.source_dir), engine)
+                            Path(resolved.source_dir), engine, verify)
 
 
 def scorer_from_dirs(name: str, version_id: str, model_dir: Path, source_dir: Path,
-                     engine: str = "auto") -> Scorer:
-    """A Scorer from a SavedModel directory and the run files beside it."""
+                     engine: str = "auto", verify: bool = False) -> Scorer:
+    """A Scorer from a SavedModel directory and the run files beside it. The NumPy engine
+    comes from the run's engine file without TensorFlow (verified at export) unless `verify`;
+    runs without one fold model.keras and verify it here, with TensorFlow."""
+    from pipeline.serving.engine_file import EngineFileUnusable, read_engine
+
+    table = interval_table(source_dir)
+    threshold = float(table.get("threshold", atomic.read_json(source_dir / "metrics.json")["threshold"]))
+    stored = None
+    if engine != "savedmodel":
+        try:
+            stored = read_engine(source_dir, model_dir, table)
+        except EngineFileUnusable as exc:
+            log.info("NumPy engine file unusable (%s): verifying the NumPy engine against the SavedModel "
+                     "with TensorFlow (slower start)", exc)
+        else:
+            if not verify:
+                log.info("NumPy engine from %s (verified at export: max |diff| %.2e on %s rows); no TensorFlow",
+                         NUMPY_ENGINE, stored.verification["max_abs_diff"], stored.verification["rows"])
+                return Scorer(name, version_id, "numpy", threshold, table, stored.network.predict,
+                              float(stored.verification["max_abs_diff"]))
+    return _scorer_with_tensorflow(name, version_id, model_dir, source_dir, engine, table, threshold, stored)
+
+
+def _scorer_with_tensorflow(name: str, version_id: str, model_dir: Path, source_dir: Path, engine: str,
+                            table: dict[str, Any], threshold: float, stored: LoadedEngine | None) -> Scorer:
+    """The SavedModel engine, or the NumPy one verified against it now (the stored network,
+    else one folded from model.keras)."""
     from pipeline.training.export import load_signature
 
-    table = _interval_table(source_dir)
-    threshold = float(table.get("threshold", atomic.read_json(source_dir / "metrics.json")["threshold"]))
-    reference = _savedmodel_outputs(load_signature(model_dir))
+    reference = savedmodel_outputs(load_signature(model_dir))
     raw_reference = _raw_of(reference)
     if engine == "savedmodel":
         return Scorer(name, version_id, "savedmodel", threshold, table, raw_reference, signature=reference)
-    fast, difference, why = _verified_fast_path(source_dir / "model.keras", reference, table, threshold)
+    fast, difference, why = _verified_fast_path(source_dir / "model.keras", reference, table, threshold,
+                                                stored.network if stored is not None else None)
     if fast is not None:
         return Scorer(name, version_id, "numpy", threshold, table, fast, difference)
     if engine == "numpy":
@@ -137,14 +170,15 @@ def _every_value_rows() -> np.ndarray:
                     axis=1)
 
 
-def _interval_table(source_dir: Path) -> dict[str, Any]:
+def interval_table(source_dir: Path) -> dict[str, Any]:
     """intervals.json with its edges and bounds as the float32 arrays the graph holds."""
     table = atomic.read_json(source_dir / "intervals.json")
     arrays = {key: np.asarray(table[key], dtype=np.float32) for key in ("edges", "lower", "upper")}
     return {**table, **arrays, "inner_edges": arrays["edges"][1:-1]}
 
 
-def _savedmodel_outputs(signature: Any) -> Callable[[Batch], Outputs]:
+def savedmodel_outputs(signature: Any) -> Callable[[Batch], Outputs]:
+    """Batch -> every output of a loaded signature."""
     from pipeline.training.export import signature_outputs
 
     def outputs(batch: Batch) -> Outputs:
@@ -181,21 +215,24 @@ def output_differences(ours: Outputs, reference: Outputs) -> tuple[float, list[s
 
 
 def _verified_fast_path(keras_path: Path, reference: Callable[[Batch], Outputs], table: dict[str, Any],
-                        threshold: float
+                        threshold: float, network: NumpyNetwork | None = None
                         ) -> tuple[Callable[[np.ndarray, np.ndarray], np.ndarray] | None, float | None, str]:
-    from pipeline.serving.fastpath import FastPathUnavailable, answer_outputs, network_from_keras
+    """(predict, max |diff|, "") of the NumPy engine when it matches the SavedModel on the
+    sample batch, else (None, max |diff| or None, why not). Without `network`, it is folded
+    from model.keras."""
+    from pipeline.serving.engine_file import verify_network
+    from pipeline.serving.fastpath import FastPathUnavailable, network_from_keras
 
-    if not keras_path.is_file():
-        return None, None, f"{keras_path} not found"
-    try:
-        network = network_from_keras(keras_path)
-    except FastPathUnavailable as exc:
-        return None, None, str(exc)
-    sample = sample_batch()
-    ours = answer_outputs(network.predict(sample.numeric, sample.codes), table, threshold)
-    difference, wrong = output_differences(ours, reference(sample))
-    if wrong:
-        return None, difference, "; ".join(wrong)
+    if network is None:
+        if not keras_path.is_file():
+            return None, None, f"{keras_path} not found"
+        try:
+            network = network_from_keras(keras_path)
+        except FastPathUnavailable as exc:
+            return None, None, str(exc)
+    verification = verify_network(network, table, threshold, reference)
+    if not verification.passed:
+        return None, verification.max_abs_diff, "; ".join(verification.problems)
     log.info("NumPy fast path verified: all outputs match the SavedModel, max |diff| %.2e on %d rows",
-             difference, VERIFY_ROWS)
-    return network.predict, difference, ""
+             verification.max_abs_diff, verification.rows)
+    return network.predict, verification.max_abs_diff, ""

@@ -28,6 +28,7 @@ class ServeOptions:
     host: str
     port: int
     engine: str = "auto"
+    verify: bool = False  # check the NumPy engine against the SavedModel at start (loads TensorFlow)
     log_sync: str = "normal"
     allow_unauthenticated: bool = False
     access_log: bool = False
@@ -154,7 +155,7 @@ def serve(config: Config, options: ServeOptions, announce: Callable[[str], None]
     sock = bind_socket(options.host, options.port)
     announce(f"loading {options.ref} ...")
     try:
-        scorer = load_scorer(config, options.ref, options.engine)
+        scorer = load_scorer(config, options.ref, options.engine, options.verify)
         prediction_log = PredictionLog(config.paths.prediction_log, options.log_sync,
                                        config.serve.log_busy_timeout_ms).open()
     except BaseException:

@@ -15,13 +15,12 @@ float32 here, so the graph (float32) and the NumPy engine compare against the sa
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
-from pipeline.config import EvaluateConfig
-from pipeline.training import intervals
+if TYPE_CHECKING:  # the server imports `calibrate` alone: no config, scipy or scikit-learn at import
+    from pipeline.config import EvaluateConfig
 
 CLIP = 1e-6  # raw scores are clipped into [CLIP, 1 - CLIP] before the logit (float32-safe)
 IDENTITY = {"method": "none"}
@@ -40,6 +39,8 @@ def logit(raw: np.ndarray) -> np.ndarray:
 
 def fit_platt(raw: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     """Platt scaling of raw validation scores (nearly unregularised logistic fit on the logit)."""
+    from sklearn.linear_model import LogisticRegression  # not at import: the server calibrates without it
+
     fitted = LogisticRegression(C=1e4, solver="lbfgs", max_iter=1000)
     fitted.fit(logit(raw).reshape(-1, 1), np.asarray(labels).astype(int))
     return {"method": "platt", "slope": as_float32(fitted.coef_[0, 0]),
@@ -59,6 +60,7 @@ def calibrate(raw: np.ndarray, calibration: dict[str, Any] | None) -> np.ndarray
 def fit_answer(raw: np.ndarray, labels: np.ndarray, config: EvaluateConfig) -> dict[str, Any]:
     """Calibration, decision threshold and interval table from the raw validation scores:
     the record written to intervals.json and baked into the SavedModel."""
+    from pipeline.training import intervals
     from pipeline.training.evaluate import choose_threshold
 
     calibration = fit_platt(raw, labels)

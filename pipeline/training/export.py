@@ -7,6 +7,8 @@ every per-instance value the server returns is an output of this graph:
   interval           float32 [batch, 2]  lower, upper; always brackets churn_probability
   churn              bool    [batch]     churn_probability >= the run's decision threshold
 
+Beside it, rundir.NUMPY_ENGINE holds the same network folded for NumPy, checked against
+this graph here (pipeline.serving.engine_file), so the server scores without TensorFlow.
 `serving_default` takes exactly the raw features; `with_customer_id` also takes `customerID`
 (string) and echoes it, so IDs can travel on Vertex with `signature_name`. The calibration,
 threshold and interval table come from pipeline.training.calibration (intervals.json)."""
@@ -102,6 +104,14 @@ def export_saved_model(model: keras.Model, directory: Path, answer: dict[str, An
     return Path(directory)
 
 
+def export_numpy_engine(model: keras.Model, run_dir: Path) -> dict[str, Any]:
+    """The server's TF-free engine file beside run_dir/model, verified against it (its
+    `verification` record; RunDirError when the NumPy engine does not match)."""
+    from pipeline.serving.engine_file import export_engine
+
+    return export_engine(model, Path(run_dir)).as_dict()
+
+
 def load_signature(directory: Path, name: str = SIGNATURE) -> Any:
     """A signature's concrete function (`serving_default` unless named) of an exported model."""
     if not (Path(directory) / "saved_model.pb").is_file():
@@ -194,6 +204,8 @@ def export_run(run_dir: Path, context: RunContext | None = None) -> Path:
     answer_file = run_dir / "intervals.json"
     if not answer_file.is_file():
         raise RunDirError(f"{run_dir}: no intervals.json (the calibration and interval table to bake in)")
-    export_saved_model(keras.models.load_model(source), run_dir / "model", atomic.read_json(answer_file))
+    model = keras.models.load_model(source)
+    export_saved_model(model, run_dir / "model", atomic.read_json(answer_file))
+    export_numpy_engine(model, run_dir)
     atomic.write_json(run_dir / "model_card.json", model_card(run_dir, context))
     return run_dir / "model"

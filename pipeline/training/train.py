@@ -125,6 +125,7 @@ def train_run(config: Config, data_path: Path | None = None, run_dir: Path | Non
                 atomic.write_json(staging / "intervals.json", answer)
             with progress.stage(bar, "Exporting SavedModel"):
                 export.export_saved_model(model, staging / "model", answer)
+                export.export_numpy_engine(model, staging)
             with progress.stage(bar, "Evaluating on the test split"):
                 outputs = offline_outputs(staging / "model")
 

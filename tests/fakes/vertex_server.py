@@ -29,7 +29,8 @@ from tests.fakes.rest_fake import (
     RecordingRestServer,
     matches_filter,
 )
-from tests.fakes.vertex_pipelines import PipelineRoutes
+from tests.fakes.vertex_jobs import VertexJobsFake
+from tests.fakes.vertex_pipelines import PipelineCreateRoutes
 
 TYPE = "type.googleapis.com/google.cloud.aiplatform.v1."
 EMPTY = "type.googleapis.com/google.protobuf.Empty"
@@ -49,8 +50,10 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class FakeVertexServer(PipelineRoutes, RecordingRestServer):
+class FakeVertexServer(RecordingRestServer):
     """Start with `start()` (or as a context manager); `url` is the api_endpoint to use."""
+
+    jobs: VertexJobsFake  # the job routes' state and helpers (tests/fakes/vertex_jobs.py)
 
     def __init__(self) -> None:
         self.state = FakeVertexState()
@@ -101,8 +104,9 @@ class FakeVertexServer(PipelineRoutes, RecordingRestServer):
              "deleteMonitoringJob", self._delete_job),
             ("GET", r"/v1/(?P<name>projects/.+/operations/[^/]+)", "getOperation",
              self._get_operation),
-            *self.pipeline_routes(),  # pipelineJobs and schedules: tests/fakes/vertex_pipelines.py
-        ]
+        ] + VertexJobsFake.attach(self) + PipelineCreateRoutes(self).routes()
+        # jobs: customJobs, batchPredictionJobs, pipelineJobs, schedules (tests/fakes/vertex_jobs.py);
+        # creating pipeline jobs and schedules: tests/fakes/vertex_pipelines.py, in the same store.
 
     def failed_call(self, params: dict[str, str], failure: Failure) -> dict[str, Any]:
         # Vertex reports a failed deploy or upload as a finished operation carrying the error.

@@ -113,8 +113,8 @@ def test_fast_path_mismatch_falls_back_to_the_saved_model(trained_run: Path, sma
                                                           monkeypatch: pytest.MonkeyPatch,
                                                           caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(scorer_module, "MATCH_TOLERANCE", -1.0)  # nothing can match
-    with caplog.at_level(logging.WARNING, logger="pipeline.serving.scorer"):
-        fallback = load_scorer(small_config, str(trained_run))
+    with caplog.at_level(logging.WARNING, logger="pipeline.serving.scorer"):  # --verify checks again
+        fallback = load_scorer(small_config, str(trained_run), verify=True)
     assert fallback.engine == "savedmodel"
     assert "differs from the SavedModel" in caplog.text
     answer = fallback.score(encode_frame(pd.DataFrame([EXAMPLE_INSTANCE])))

@@ -103,7 +103,8 @@ def test_other_dry_runs_return_a_plan_with_gcloud_commands(
         offline: None, example_config: Config, step: Any) -> None:
     result = step(example_config, True)
     assert result["plan"]["steps"]
-    assert all(c.startswith("gcloud ") for c in result["plan"]["gcloud"])
+    # gcloud, or curl for the REST calls gcloud has no command for (pipeline schedules, batch jobs)
+    assert all(c.startswith(("gcloud ", "curl ")) for c in result["plan"]["gcloud"])
 
 
 DRY_RUN_COMMANDS = [
@@ -148,7 +149,7 @@ def test_cli_dry_run_leaves_a_runnable_plan_folder(offline: None, args: list[str
     assert script.startswith("#!/usr/bin/env bash") and "\nset -euo pipefail\n" in script
     assert os.access(folder / "plan.sh", os.X_OK)
     assert subprocess.run(["bash", "-n", str(folder / "plan.sh")], check=False).returncode == 0
-    commands = [line for line in script.splitlines() if line.startswith("gcloud ")]
+    commands = [line for line in script.splitlines() if line.startswith(("gcloud ", "curl "))]
     # The printed lines, with the values only a real run knows as shell variables.
     assert commands == [fill_placeholders(line, {n: f'"${{{n}}}"' for n in placeholders_in(line)})
                         for p in plans for line in p["gcloud"]]

@@ -71,7 +71,7 @@ def test_run_submits_a_labelled_pipeline_job_reading_the_staged_data(
     assert result["job"].endswith(f"/pipelineJobs/{job_id}") and result["state"] == "PIPELINE_STATE_RUNNING"
     assert Path(result["template"]).is_file()
 
-    fake_vertex.finish_job(result["job"], "PIPELINE_STATE_FAILED", error="The DAG failed because gate-model failed")
+    fake_vertex.jobs.finish(result["job"], "PIPELINE_STATE_FAILED", error="The DAG failed because gate-model failed")
     state = pipeline_job_state(config, job_id)
     assert state["state"] == "PIPELINE_STATE_FAILED" and "gate-model failed" in state["error"]
     assert set(state["tasks"]) >= {"validate-data", "train-model"}
@@ -103,17 +103,18 @@ def test_schedule_creates_one_weekly_retrain_and_replaces_only_ours(
     job = body["createPipelineJobRequest"]["pipelineJob"]
     assert job["labels"] == naming.managed_labels(vertex_config)
     assert job["runtimeConfig"]["gcsOutputDirectory"] == f"gs://{TEST_BUCKET}/pipelines"
-    assert first["schedule"] in fake_vertex.schedules
+    assert first["schedule"] in fake_vertex.jobs.store.schedules
 
     with pytest.raises(CloudError, match="already exists.*--replace"):
         schedule_pipeline(vertex_config, None, "0 4 * * 1", None, replace=False, dry_run=False)
     # Someone else's schedule with our name but not our labels is not ours to delete.
-    foreign = dict(fake_vertex.schedules[first["schedule"]], name="x")
+    foreign = dict(fake_vertex.jobs.store.schedules[first["schedule"]], name="x")
     foreign["createPipelineJobRequest"] = {"pipelineJob": {**job, "labels": {"team": "other"}}}
-    fake_vertex.schedules["projects/test-project/locations/us-central1/schedules/9"] = foreign
+    theirs = "projects/test-project/locations/us-central1/schedules/9"
+    fake_vertex.jobs.store.schedules[theirs] = foreign
     second = schedule_pipeline(vertex_config, None, "0 4 * * 1", None, replace=True, dry_run=False)
     assert second["replaced"] == [first["schedule"]]
-    assert set(fake_vertex.schedules) == {second["schedule"], "projects/test-project/locations/us-central1/schedules/9"}
+    assert set(fake_vertex.jobs.store.schedules) == {second["schedule"], theirs}
 
 
 def test_schedule_refuses_a_malformed_cron_before_any_call(vertex_config: Config, fake_vertex: FakeVertexServer
@@ -172,3 +173,15 @@ def test_local_target_has_no_dry_run(tmp_path: Path) -> None:
                                f"paths.artifacts={tmp_path}"])
     assert done.exit_code != 0 and isinstance(done.exception, PipelineError)
     assert "--dry-run plans the calls to Vertex AI" in str(done.exception)
+
+
+def test_cleanup_removes_the_jobs_and_schedules_these_commands_made(
+        vertex_config: Config, fake_vertex: FakeVertexServer, gcs_client: Any) -> None:
+    from pipeline.backends.vertex import cleanup_vertex
+
+    job = run_pipeline(vertex_config, "vertex", None, deploy=True, dry_run=False)["job"]
+    schedule = schedule_pipeline(vertex_config, None, "0 3 * * 1", None, replace=False, dry_run=False)["schedule"]
+    theirs = fake_vertex.jobs.add_pipeline_job({"team": "other"})
+    cleanup_vertex(vertex_config, dry_run=False)
+    assert job not in fake_vertex.jobs.store.pipeline and schedule not in fake_vertex.jobs.store.schedules
+    assert theirs in fake_vertex.jobs.store.pipeline

@@ -1,4 +1,5 @@
-"""The Vertex AI backend: registry upload, endpoint deploy/undeploy, alerts, Model Monitoring.
+"""The Vertex AI backend: registry upload, endpoint deploy/undeploy, alerts, Model Monitoring,
+training jobs, batch prediction jobs and the cleanup of the project's jobs.
 
 `VertexBackend(config, dry_run=False)` (backend.py) implements the backend interface of
 pipeline/backends/base.py on top of the functions below.
@@ -29,6 +30,9 @@ _EXPORTS = {
     "monitoring_status": "pipeline.backends.vertex.model_monitoring",
     "delete_model_monitoring": "pipeline.backends.vertex.model_monitoring",
     "render_plan": "pipeline.backends.vertex.plan",
+    "submit_training": "pipeline.backends.vertex.training_jobs",
+    "submit_batch_prediction": "pipeline.backends.vertex.batch_jobs",
+    "cleanup_jobs": "pipeline.backends.vertex.jobs_cleanup",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -14,8 +14,20 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.backends.base import Deployment, Endpoint, Monitoring, Outcome, Registry
-from pipeline.backends.vertex import naming
+from pipeline.backends.base import (
+    BatchPredictionRequest,
+    BatchPredictionResult,
+    Deployment,
+    Endpoint,
+    Job,
+    Jobs,
+    Monitoring,
+    Outcome,
+    Registry,
+    TrainingRequest,
+    TrainingResult,
+)
+from pipeline.backends.vertex import jobs, naming
 from pipeline.backends.vertex.alert_policies import setup_alerts
 from pipeline.backends.vertex.api_errors import translate_errors
 from pipeline.backends.vertex.endpoints import deploy_to_vertex, find_endpoint, list_deployed
@@ -24,7 +36,7 @@ from pipeline.backends.vertex.model_monitoring import (
     monitoring_status,
     setup_model_monitoring,
 )
-from pipeline.backends.vertex.plan import DEPLOYED_MODEL_ID, ENDPOINT_ID, Plan, PlanStep
+from pipeline.backends.vertex.plan import DEPLOYED_MODEL_ID, ENDPOINT_ID, MODEL_ID, Plan, PlanStep
 from pipeline.backends.vertex.request_log import iter_logged_frames, log_query, query_step, table_id
 from pipeline.backends.vertex.session import init_vertex, require_project, vertex_credentials
 from pipeline.backends.vertex.teardown import cleanup_vertex, undeploy_from_vertex
@@ -48,6 +60,7 @@ class VertexBackend:
         self.registry: Registry = VertexRegistry(config, dry_run, self.plans)
         self.endpoint: Endpoint = VertexEndpoint(self)
         self.monitoring: Monitoring = VertexMonitoring(self)
+        self.jobs: Jobs = VertexJobs(self)
 
     def checks(self) -> list[Any]:
         """Project, region, bucket, credentials, APIs and bucket access (`churn doctor`)."""
@@ -117,8 +130,9 @@ class VertexEndpoint:
         result = cleanup_vertex(self.config, self.backend.dry_run)
         message = (f"deleted {len(result.get('deleted_endpoints', []))} endpoint(s), "
                    f"{len(result.get('deleted_monitoring_jobs', []))} monitoring job(s), "
-                   f"{len(result.get('deleted_alert_policies', []))} alert policy(ies); "
-                   "registered models are kept")
+                   f"{len(result.get('deleted_alert_policies', []))} alert policy(ies), "
+                   f"{sum(len(v) for v in result.get('deleted_jobs', {}).values())} job(s) and "
+                   "schedule(s); registered models are kept")
         return self.backend.outcome(result, message)
 
     def predict(self, instances: list[dict[str, Any]]) -> list[Any]:
@@ -173,6 +187,81 @@ class VertexEndpoint:
         host = self._api_host()
         base = host if host.startswith("http") else f"https://{host}"
         return f"{base}/v1/{endpoint}:predict"
+
+
+class VertexJobs:
+    """Training as a CustomJob, batch prediction as a BatchPredictionJob, and the jobs
+    (custom, batch prediction, pipeline) carrying this project's labels."""
+
+    def __init__(self, backend: VertexBackend) -> None:
+        self.backend = backend
+        self.config = backend.config
+
+    def train(self, request: TrainingRequest) -> TrainingResult:
+        from pipeline.backends.vertex.training_jobs import submit_training
+
+        return TrainingResult(job=submit_training(self.config, request.data, request.run_dir,
+                                                  self.backend.dry_run, self.backend.plans))
+
+    def batch_predict(self, request: BatchPredictionRequest) -> BatchPredictionResult:
+        from pipeline.backends.vertex.batch_jobs import input_config, output_config, submit_batch_prediction
+
+        input_config(request.input)  # bad locations are refused before the registry is asked
+        output_config(request.output)
+        version = self.backend.registry.resolve(request.model_ref)
+        model = version.resource_name
+        if self.backend.dry_run:
+            parsed = naming.parse_model_ref(request.model_ref, self.config)
+            selector = parsed.selector if parsed.kind != "run" else "<VERSION>"
+            model = f"{naming.location_path(self.config)}/models/{MODEL_ID}@{selector}"
+        job = submit_batch_prediction(self.config, model, request.input, request.output,
+                                      self.backend.dry_run, self.backend.plans)
+        return BatchPredictionResult(output=job.output, model=version.ref, job=job)
+
+    def list_jobs(self) -> list[Job]:
+        from pipeline.backends.vertex.jobs import list_ours, list_steps
+
+        require_project(self.config)
+        plan = Plan("List this project's jobs")
+        try:
+            if self.backend.dry_run:
+                plan.steps += list_steps(self.config)
+                return []
+            return list_ours(self.config, plan)
+        finally:
+            self.backend.plans.append(plan.as_dict())
+
+    def show(self, name: str) -> Job:
+        return self._job_call(name, "Show the job", lambda plan: jobs.show(self.config, name, plan))
+
+    def wait(self, name: str, timeout_s: float) -> Job:
+        return self._job_call(name, "Wait for the job to finish",
+                              lambda plan: jobs.wait(self.config, name, timeout_s, plan))
+
+    def cancel(self, name: str) -> Outcome:
+        job = self._job_call(name, "Cancel the job", lambda plan: jobs.cancel(self.config, name, plan),
+                             cancel=True)
+        if self.backend.dry_run:
+            return Outcome(DRY_RUN_MESSAGE)
+        return Outcome(f"{jobs.BY_KIND[job.kind].words} {job.id} is {job.state}",
+                       {"job": job.name, "state": job.state})
+
+    def _job_call(self, name: str, title: str, call: Any, cancel: bool = False) -> Job:
+        require_project(self.config)
+        plan = Plan(f"{title} {name}")
+        try:
+            if self.backend.dry_run:
+                full = jobs.full_names(self.config, name)
+                plan.steps += [jobs.get_step(self.config, n, "Read the job (one of these is it)"
+                                             if len(full) > 1 else "Read the job") for n in full]
+                if cancel:
+                    plan.steps += [jobs.cancel_step(self.config, n, "if it is this project's and "
+                                                    "still running") for n in full]
+                kind = jobs.kind_of(full[0])
+                return Job(name=full[0], kind=kind.kind if kind else "custom", state="DRY_RUN")
+            return call(plan)  # type: ignore[no-any-return]
+        finally:
+            self.backend.plans.append(plan.as_dict())
 
 
 class VertexMonitoring:

@@ -162,3 +162,49 @@ def channel_create(config: Config, email: str, labels: Mapping[str, str]) -> str
 def channel_delete(config: Config, channel_name: str) -> str:
     return command("gcloud beta monitoring channels delete", channel_name,
                    project=config.vertex.project, quiet=True)
+
+
+def rest_call(config: Config, method: str, path: str, body_file: str | None = None) -> str:
+    """A curl line for a call gcloud has no command for (batch prediction and pipeline jobs,
+    schedules): the same REST request, authorised by gcloud's access token."""
+    host = f"https://{config.vertex.region}-aiplatform.googleapis.com"
+    parts = [f"curl -sS --fail-with-body -X {method}",
+             '-H "Authorization: Bearer $(gcloud auth print-access-token)"']
+    if body_file is not None:
+        parts += ['-H "Content-Type: application/json"', f"--data-binary @{body_file}"]
+    parts.append(shlex.quote(f"{host}/v1/{path}"))
+    return " ".join(parts)
+
+
+def _list_flag(values: Sequence[str]) -> str:
+    """A gcloud list value; when an item holds a comma, gcloud's ^DELIM^ escape (see `gcloud
+    topic escaping`) with a delimiter no item contains."""
+    if not any("," in v for v in values):
+        return ",".join(values)
+    delimiter = next(d for d in "|;~#" if not any(d in v for v in values))
+    return f"^{delimiter}^" + delimiter.join(values)
+
+
+def custom_jobs_create(config: Config, job: Mapping[str, Any], config_file: str) -> str:
+    """From JobServiceClient.create_custom_job's CustomJob: one --worker-pool-spec per pool,
+    the container's command and args, labels, service account and key; `config_file` (a
+    CustomJobSpec YAML) carries the output directory and the timeout, which have no flags."""
+    spec = job["job_spec"]
+    pools = spec["worker_pool_specs"]
+    parts = [command("gcloud ai custom-jobs create", **_where(config),
+                     display_name=job["display_name"])]
+    for pool in pools:
+        machine = pool["machine_spec"]
+        keys = {"machine-type": machine["machine_type"], "replica-count": pool["replica_count"],
+                "accelerator-type": machine.get("accelerator_type"),
+                "accelerator-count": machine.get("accelerator_count"),
+                "container-image-uri": pool["container_spec"]["image_uri"]}
+        text = ",".join(f"{k}={v}" for k, v in keys.items() if v)
+        parts.append(f"--worker-pool-spec={shlex.quote(text)}")
+    container = pools[0]["container_spec"]
+    parts.append(f"--command={shlex.quote(_list_flag(container['command']))}")
+    parts.append(f"--args={shlex.quote(_list_flag(container['args']))}")
+    parts.append(command("", labels=dict(job["labels"]), service_account=spec.get("service_account"),
+                         kms_key=(job.get("encryption_spec") or {}).get("kms_key_name"),
+                         config=config_file).strip())
+    return " ".join(p for p in parts if p)

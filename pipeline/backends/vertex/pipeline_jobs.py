@@ -181,8 +181,8 @@ def our_schedules(config: Config) -> list[str]:
         from google.cloud import aiplatform
 
         found = aiplatform.PipelineJobSchedule.list(filter=f'display_name="{schedule_name(config)}"')
-        return [s.resource_name for s in found
-                if naming.is_managed(s.gca_resource.create_pipeline_job_request.pipeline_job.labels, config)]
+        return [s.resource_name for s in found if s.display_name == schedule_name(config)
+                and naming.is_managed(s.gca_resource.create_pipeline_job_request.pipeline_job.labels, config)]
 
 
 def _state_name(state: Any) -> str:

@@ -42,6 +42,10 @@ PLACEHOLDER_HELP = {
     "JOB_ID": "the id of the monitoring job (gcloud ai model-monitoring-jobs list)",
     "VERSION": "the model version the run directory was uploaded as (its run_id label)",
     "RUN_ID": "the run id of the version (its run_id label)",
+    "CUSTOM_JOB_ID": "the id of the custom job (gcloud ai custom-jobs list)",
+    "BATCH_JOB_ID": "the id of the batch prediction job (GET .../batchPredictionJobs)",
+    "PIPELINE_JOB_ID": "the id of the pipeline job (GET .../pipelineJobs)",
+    "SCHEDULE_ID": "the id of the pipeline schedule (GET .../schedules)",
     "POLICY": "the name of an alert policy (gcloud alpha monitoring policies list)",
     "CHANNEL": "the name of a notification channel, as the channel create line printed it "
                "(gcloud beta monitoring channels list)",

@@ -3,7 +3,8 @@
 `undeploy_from_vertex` takes the configured endpoint down: its monitoring job (Vertex will not
 delete an endpoint that is still monitored), every deployed model, then the endpoint.
 `cleanup_vertex` also removes every endpoint, monitoring job, alert policy and e-mail channel
-labelled managed-by=churn-pipeline for this model. Registered models and gs:// artifacts stay:
+labelled managed-by=churn-pipeline for this model, and the schedules, pipeline jobs, custom
+jobs and batch prediction jobs carrying those labels (jobs_cleanup.py). Registered models and gs:// artifacts stay:
 they cost storage only and are the registry's history.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pipeline.backends.vertex import naming
+from pipeline.backends.vertex import jobs_cleanup, naming
 from pipeline.backends.vertex.alert_policies import MonitoringClients, delete_alerts
 from pipeline.backends.vertex.api_errors import translate_errors
 from pipeline.backends.vertex.endpoints import (
@@ -72,6 +73,7 @@ def cleanup_vertex(config: Config, dry_run: bool, clients: MonitoringClients | N
         plan.steps += delete_jobs_plan_steps(config, [job], "for each job labelled "
                                              f"{naming.MANAGED_BY_KEY}={naming.MANAGED_BY_VALUE}")
         _dry_run_teardown_steps(config, plan, with_jobs=False)
+        plan.steps += jobs_cleanup.dry_run_steps(config)
         plan.steps += steps_of(delete_alerts(config, True)["plan"])
         plan.notes.append(KEPT_NOTE)
         return dry_run_result(plan)
@@ -84,6 +86,7 @@ def cleanup_vertex(config: Config, dry_run: bool, clients: MonitoringClients | N
     endpoints = _our_endpoints(config)
     for endpoint in endpoints:
         _take_down(config, endpoint, plan)
+    deleted_jobs = jobs_cleanup.cleanup_jobs(config, plan)
     alerts = delete_alerts(config, dry_run=False, clients=clients)
     plan.steps += steps_of(alerts["plan"])
     plan.notes.append(KEPT_NOTE)
@@ -91,6 +94,7 @@ def cleanup_vertex(config: Config, dry_run: bool, clients: MonitoringClients | N
             "deleted_monitoring_jobs": jobs["deleted"],
             "deleted_alert_policies": alerts["deleted_policies"],
             "deleted_notification_channels": alerts["deleted_channels"],
+            "deleted_jobs": deleted_jobs,
             "plan": plan.as_dict()}
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import orjson
+import pytest
 
+from pipeline.serving import answers
 from pipeline.serving.answers import error_body, json_values, tfserving_body
 
 
@@ -33,3 +35,29 @@ def test_error_shapes() -> None:
     assert error_body(400, "bad", "tfserving") == {"error": "bad"}
     assert error_body(400, "bad", "vertex") == {"error": {"code": 400, "message": "bad", "status": "INVALID_ARGUMENT"}}
     assert error_body(503, "later", "vertex")["error"]["status"] == "UNAVAILABLE"
+
+
+def _printed_reference(flat: np.ndarray) -> np.ndarray:
+    """TF Serving's digits the slow, obvious way: %g when it reads back as the float32, else %.9g."""
+    values = flat.astype(np.float64).tolist()
+    short = [float(f"{x:g}") for x in values]
+    exact = (np.asarray(short, dtype=np.float32) == flat).tolist()
+    return np.asarray([s if ok else float(f"{x:.9g}") for s, ok, x in zip(short, exact, values, strict=True)])
+
+
+@pytest.mark.parametrize("values", [
+    np.random.default_rng(1).random(50_000),  # probabilities
+    np.random.default_rng(2).random(20_000) ** 8,  # small ones, down to 1e-30
+    np.exp(np.random.default_rng(3).uniform(-80, 80, 20_000)),  # every magnitude
+    np.random.default_rng(4).uniform(-1e7, 1e7, 20_000),  # signs, large values
+    np.arange(1, 2 ** 14) / 2 ** 7,  # exact binary fractions: ties at the last printed digit
+    [0.0, -0.0, 1.0, 0.1, 1e-7, 9.999999e-8, 1e-5, 0.9921875, 99999.95, 999999.5, 1e6, np.inf, -np.inf, np.nan,
+     1e-45, 3.4028235e38, 0.99999994, 1234565.0],
+])
+def test_vectorised_float_printing_gives_the_digits_of_the_string_formatting(values: object) -> None:
+    flat = np.asarray(values, dtype=np.float32)
+    for chunk in (flat, flat[:3], flat[:8], flat[:9]):  # the small (Python) and the NumPy paths
+        ours, reference = answers.tf_serving_floats(chunk), _printed_reference(chunk)
+        same = ((ours == reference) & (np.signbit(ours) == np.signbit(reference))) \
+            | (np.isnan(ours) & np.isnan(reference))
+        assert same.all(), (chunk[~same][:5], ours[~same][:5], reference[~same][:5])

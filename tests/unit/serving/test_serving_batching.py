@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pipeline.serving.batching import MicroBatcher
-from pipeline.serving.scorer import Scorer, _interval_table, sample_batch
+from pipeline.serving.scorer import Scorer, interval_table, sample_batch
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def make_scorer(tmp_path, calls: list[int], engine: str = "numpy", fail: bool = 
             raise ValueError("model exploded")
         return numeric[:, 1] / 100.0  # tenure / 100: each row's answer is recognisable
 
-    return Scorer("churn", "1", engine, 0.5, _interval_table(tmp_path), predict)
+    return Scorer("churn", "1", engine, 0.5, interval_table(tmp_path), predict)
 
 
 def batch_with_tenures(*tenures: int):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import sqlite3
@@ -76,7 +77,7 @@ def test_appends_arriving_during_a_commit_share_one_transaction(tmp_path: Path,
         commit(connection, records, busy_timeout_ms)
 
     monkeypatch.setattr(predlog, "_commit", held_commit)
-    log = PredictionLog(tmp_path / "log.sqlite").open()
+    log = PredictionLog(tmp_path / "log.sqlite", commit_on_loop=False).open()  # commits on the log's thread
 
     async def scenario() -> None:
         first = asyncio.ensure_future(log.append(rows("r0")))
@@ -98,6 +99,73 @@ def test_appends_arriving_during_a_commit_share_one_transaction(tmp_path: Path,
     with sqlite3.connect(tmp_path / "log.sqlite") as db:
         counts = dict(db.execute("SELECT request_id, count(*) FROM predictions GROUP BY request_id"))
     assert counts == {"r0": 1, **{f"r{i}": 2 for i in range(1, 31)}}
+
+
+def test_commits_on_the_loop_group_the_requests_of_one_turn(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """sync normal commits on the event loop: the requests queued in one loop turn share a
+    transaction, none returns before it has committed, and no commit runs on another thread."""
+    batches: list[tuple[int, str, int]] = []
+    commit = predlog._commit
+
+    def counted_commit(connection, records, busy_timeout_ms) -> None:  # noqa: ANN001
+        committed = logged_count(tmp_path / "log.sqlite")
+        batches.append((len(records), threading.current_thread().name, committed))
+        commit(connection, records, busy_timeout_ms)
+
+    monkeypatch.setattr(predlog, "_commit", counted_commit)
+    log = PredictionLog(tmp_path / "log.sqlite").open()
+    assert log.commit_on_loop
+
+    async def scenario() -> None:
+        tasks = [asyncio.ensure_future(log.append(rows(f"r{i}"))) for i in range(20)]
+        await asyncio.sleep(0)  # the tasks queue their records in this turn
+        assert not any(task.done() for task in tasks)
+        await asyncio.gather(*tasks)
+        await log.append(rows("later"))
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        log.close()
+    assert [(size, before) for size, _, before in batches] == [(20, 0), (1, 20)]
+    assert {thread for _, thread, _ in batches} == {threading.main_thread().name}
+
+
+def test_checkpoints_run_on_the_log_thread_between_commits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(predlog, "CHECKPOINT_PAGES", 5)
+    threads: list[str] = []
+    checkpoint = PredictionLog._checkpoint
+
+    def traced(self: PredictionLog) -> None:
+        threads.append(threading.current_thread().name)
+        checkpoint(self)
+
+    monkeypatch.setattr(PredictionLog, "_checkpoint", traced)
+    log = PredictionLog(tmp_path / "log.sqlite").open()
+
+    async def scenario() -> None:
+        for i in range(12):
+            await log.append(rows(f"r{i}"))
+
+    try:
+        asyncio.run(scenario())
+        assert log._connection is not None
+        assert log._connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0  # ours instead
+    finally:
+        log.close()
+    assert len(threads) >= 3 and all(name.startswith("prediction-log") for name in threads)
+    assert logged_count(tmp_path / "log.sqlite") == 12
+
+
+def logged_count(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        try:
+            return int(db.execute("SELECT count(*) FROM requests").fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0
 
 
 def test_frames_have_one_column_per_feature(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from pipeline.config import EvaluateConfig, load_config
 from pipeline.errors import ServingError
 from pipeline.serving import server
 from pipeline.serving.metrics import SCORE_BUCKETS, ScoreHistogram, ServerMetrics
-from pipeline.serving.scorer import Scorer, _interval_table, sample_batch
+from pipeline.serving.scorer import Scorer, interval_table, sample_batch
 from pipeline.serving.server import bind_socket, check_exposure, is_loopback
 from pipeline.training import schema
 from pipeline.training.intervals import intervals_for
@@ -134,7 +134,7 @@ def test_scorer_outputs_are_the_signature_outputs_of_the_pipeline_table(tmp_path
     answer = _answer_table(tmp_path)
     rng = np.random.default_rng(2)
     raw = np.concatenate([rng.random(1000), [0.0, 1.0]])
-    scorer = Scorer("churn", "1", "test", 0.5, _interval_table(tmp_path), lambda numeric, codes: raw)
+    scorer = Scorer("churn", "1", "test", 0.5, interval_table(tmp_path), lambda numeric, codes: raw)
     outputs = scorer.outputs(sample_batch(len(raw)))
     assert list(outputs) == ["churn_probability", "raw_probability", "interval", "churn"]
     assert {k: v.dtype.name for k, v in outputs.items()} == {
@@ -152,7 +152,7 @@ def test_scorer_outputs_are_the_signature_outputs_of_the_pipeline_table(tmp_path
 def test_every_served_interval_brackets_its_probability(tmp_path) -> None:
     _answer_table(tmp_path)
     raw = np.linspace(0, 1, 5001)
-    scorer = Scorer("churn", "1", "test", 0.5, _interval_table(tmp_path), lambda numeric, codes: raw)
+    scorer = Scorer("churn", "1", "test", 0.5, interval_table(tmp_path), lambda numeric, codes: raw)
     outputs = scorer.outputs(sample_batch(len(raw)))
     probability, interval = outputs["churn_probability"], outputs["interval"]
     assert np.all(interval[:, 0] <= probability) and np.all(probability <= interval[:, 1])

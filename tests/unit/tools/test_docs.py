@@ -14,14 +14,15 @@ ROOT = Path(__file__).resolve().parents[3]
 README = ROOT / "README.md"
 
 
-def config_keys() -> list[tuple[str, Any]]:
-    """(dotted key, FieldInfo) of every field of every section, and of the top level."""
+def config_keys(model: type[BaseModel] = Config, prefix: str = "") -> list[tuple[str, Any]]:
+    """(dotted key, FieldInfo) of every field of every section (nested ones such as
+    vertex.training too), and of the top level."""
     keys = []
-    for name, field in Config.model_fields.items():
+    for name, field in model.model_fields.items():
         if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
-            keys += [(f"{name}.{key}", sub) for key, sub in field.annotation.model_fields.items()]
+            keys += config_keys(field.annotation, f"{prefix}{name}.")
         else:
-            keys.append((name, field))
+            keys.append((prefix + name, field))
     return keys
 
 
