@@ -16,7 +16,8 @@ RUN ?= $(shell ls -d artifacts/runs/2*/ 2>/dev/null | sort | tail -n 1 | sed 's:
 USE_UV ?= 1
 export CHURN_CONFIG ?= $(CONFIG)
 
-PHONY_STEPS := observe notebook doctor compat upload deploy undeploy cleanup serve predict simulate monitor retrain loop
+PHONY_STEPS := observe notebook doctor compat upload deploy undeploy cleanup serve predict simulate monitor retrain loop \
+  image pipeline pipeline-local
 PHONY_STEPS += train-distributed
 .PHONY: $(PHONY_STEPS) help setup data train evaluate export all test test-slow test-all lint clean tensorboard bench bench-loop
 
@@ -102,6 +103,22 @@ loop: setup
 
 all: setup data train loop ## Set up and run the whole local pipeline on the sample data
 	@echo "done: runs in artifacts/runs/, registry in artifacts/registry/, drift reports in artifacts/monitoring/"
+
+# The package's container image (Dockerfile). Without a usable docker (no command, or no
+# daemon behind it) it says so in one line and exits 2: nothing was built.
+IMAGE ?= churn-pipeline:local
+image: ## Build the container image with docker (IMAGE=name:tag); `churn image push` uses Cloud Build
+	@if docker info >/dev/null 2>&1; then docker build -t $(IMAGE) .; \
+	else echo "make image: docker is not usable here (no docker command or no daemon): nothing built; \
+	\`churn image push --config configs/vertex.yaml\` builds it with Cloud Build"; exit 2; fi
+
+pipeline: setup ## Compile the KFP pipeline offline to artifacts/pipeline/churn_pipeline.yaml
+	$(CHURN) pipeline compile $(ARGS)
+
+# The whole KFP pipeline on this machine (kfp.local): validate, train, evaluate, gate, upload,
+# deploy, monitoring setup; the endpoint its deploy step starts is stopped at the end.
+pipeline-local: setup ## Run the KFP pipeline here with kfp.local on the sample data (ARGS="--set train.epochs=3")
+	$(CHURN) pipeline run --target local --data $(DATA) --stop-endpoint $(ARGS)
 
 # Side environment with the TensorFlow of Vertex's newest prebuilt serving image.
 TF_SIDE ?= .venv-tf215

@@ -238,6 +238,8 @@ class VertexConfig(Section):
         None, description=("Container image of this package for training jobs, pipelines and batch work "
                            "(default: REGION-docker.pkg.dev/PROJECT/churn/churn-pipeline:VERSION)."))
     image_repository: str = Field("churn", description="Artifact Registry repository `churn image push` uses.")
+    build_api_endpoint: str | None = Field(
+        None, description="Override the Cloud Build and Artifact Registry API host `churn image push` calls (tests).")
     endpoint_name: str = Field("churn-endpoint", description="Endpoint display name.")
     machine_type: str = Field("n1-standard-2", description="Serving machine type.")
     min_replicas: int = Field(1, ge=1, description="Minimum serving replicas.")

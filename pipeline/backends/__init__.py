@@ -26,3 +26,13 @@ def backend_for(config: Config, dry_run: bool = False, server_args: Sequence[str
     from pipeline.backends.local import LocalBackend
 
     return LocalBackend(config, server_args=server_args, dry_run=dry_run)
+
+
+def pipeline_target(config: Config, target: str | None = None) -> str:
+    """Where `churn pipeline run` runs the pipeline: `target` when given ('local': kfp.local on
+    this machine, 'vertex': Vertex AI Pipelines), else where the config's backend runs."""
+    if target not in (None, "local", "vertex"):
+        from pipeline.errors import ConfigError
+
+        raise ConfigError(f"--target '{target}': expected local or vertex")
+    return target or config.backend

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from pipeline.cli import data, endpoints, jobs, models, monitor, retrain, serve, tools, train
+from pipeline.cli import data, endpoints, jobs, models, monitor, pipelines, retrain, serve, tools, train
 
 app = typer.Typer(
     name="churn",
@@ -17,5 +17,5 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for group in (data, train, models, endpoints, serve, jobs, monitor, retrain, tools):
+for group in (data, train, models, endpoints, serve, jobs, monitor, retrain, pipelines, tools):
     group.register(app)

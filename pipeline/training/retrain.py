@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,15 +61,8 @@ def retrain(config: Config, backend: Backend, new_data: Path | None = None) -> t
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     run_dir = train_run(config, frame=window.training, source=window.source)
     version = backend.registry.upload(run_dir, aliases=["challenger"])
-    challenger = LocalModel(version, run_dir)
-    challenger_score = offline_scorer(challenger.model_dir)  # loaded once: metrics and behaviour
-    scores = {"champion": holdout_metrics(champion, offline_scorer(champion.model_dir), window.holdout),
-              "challenger": holdout_metrics(challenger, challenger_score, window.holdout)}
-    promote, reason = gate(scores["champion"], scores["challenger"], config.retrain)
-    behaviour = behaviour_summary(behaviour_checks(challenger_score))
-    if promote and not behaviour["passed"]:
-        failed = [c["name"] for c in behaviour["checks"] if not c["passed"]]
-        promote, reason = False, f"{reason}, but the challenger fails behaviour checks: {'; '.join(failed)}"
+    verdict = judge(champion, LocalModel(version, run_dir), window.holdout, config)
+    promote, reason, scores, behaviour = verdict.promote, verdict.reason, verdict.scores, verdict.behaviour
     if promote:
         backend.registry.promote(version.version_id, "champion")
         _roll_out(config, backend)
@@ -84,6 +78,31 @@ def retrain(config: Config, backend: Backend, new_data: Path | None = None) -> t
     record = atomic.fresh_directory(config.paths.artifacts / "retrain", stamp) / "decision.json"
     atomic.write_json(record, decision.to_dict())
     return decision, record
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The gate's answer for one challenger: promote or not, why, both models' holdout
+    metrics and the challenger's behaviour checks."""
+
+    promote: bool
+    reason: str
+    scores: dict[str, dict[str, float]]
+    behaviour: dict[str, Any]
+
+
+def judge(champion: LocalModel, challenger: LocalModel, holdout: pd.DataFrame, config: Config) -> Verdict:
+    """Both models on the same holdout, the champion/challenger gate, then the challenger's
+    behaviour checks (`churn retrain` and the pipeline's gate component both decide here)."""
+    challenger_score = offline_scorer(challenger.model_dir)  # loaded once: metrics and behaviour
+    scores = {"champion": holdout_metrics(champion, offline_scorer(champion.model_dir), holdout),
+              "challenger": holdout_metrics(challenger, challenger_score, holdout)}
+    promote, reason = gate(scores["champion"], scores["challenger"], config.retrain)
+    behaviour = behaviour_summary(behaviour_checks(challenger_score))
+    if promote and not behaviour["passed"]:
+        failed = [c["name"] for c in behaviour["checks"] if not c["passed"]]
+        promote, reason = False, f"{reason}, but the challenger fails behaviour checks: {'; '.join(failed)}"
+    return Verdict(promote, reason, scores, behaviour)
 
 
 def _roll_out(config: Config, backend: Backend) -> None:

@@ -38,6 +38,7 @@ from tests.fakes.rest_fake import (
 )
 from tests.fakes.vertex_jobs import VertexJobsFake
 from tests.fakes.vertex_models import ModelLoadError, ServedModels
+from tests.fakes.vertex_pipelines import PipelineCreateRoutes
 
 TYPE = "type.googleapis.com/google.cloud.aiplatform.v1."
 EMPTY = "type.googleapis.com/google.protobuf.Empty"
@@ -118,7 +119,9 @@ class FakeVertexServer(RecordingRestServer):
              "deleteMonitoringJob", self._delete_job),
             ("GET", r"/v1/(?P<name>projects/.+/operations/[^/]+)", "getOperation",
              self._get_operation),
-        ] + VertexJobsFake.attach(self)  # customJobs, batchPredictionJobs, pipelineJobs, schedules
+        ] + VertexJobsFake.attach(self) + PipelineCreateRoutes(self).routes()
+        # jobs: customJobs, batchPredictionJobs, pipelineJobs, schedules (tests/fakes/vertex_jobs.py);
+        # creating pipeline jobs and schedules: tests/fakes/vertex_pipelines.py, in the same store.
 
     def failed_call(self, params: dict[str, str], failure: Failure) -> dict[str, Any]:
         # Vertex reports a failed deploy or upload as a finished operation carrying the error.
