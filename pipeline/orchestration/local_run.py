@@ -29,7 +29,8 @@ def absolute(config: Config) -> Config:
     """The config with its paths absolute, so every component finds the same files whatever
     folder it starts in."""
     paths = config.paths.model_copy(update={"artifacts": config.paths.artifacts.resolve()})
-    data = config.data.model_copy(update={"path": config.data.path.resolve()})
+    path = config.data.path  # gs:// and bq:// sources stay as they are
+    data = config.data.model_copy(update={"path": path.resolve() if isinstance(path, Path) else path})
     return config.model_copy(update={"paths": paths, "data": data})
 
 
