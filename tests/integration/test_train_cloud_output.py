@@ -62,16 +62,16 @@ def test_churn_train_in_a_job_publishes_its_run(gcs_client: Any, fake_run_dir: P
     """`python -m pipeline train` as the job runs it: the local train step, then the copy."""
     from typer.testing import CliRunner
 
-    import pipeline.training.train as train_module
+    import pipeline.training.launch as launch_module
     from pipeline.cli.app import app
 
     seen: dict[str, Any] = {}
 
-    def trained(config: Any, data: Any, run_dir: Any) -> Path:  # the real fit is tested elsewhere
+    def trained(config: Any, data: Any, run_dir: Any, **options: Any) -> Path:  # the real fit is tested elsewhere
         seen.update(data=data, run_dir=run_dir)
         return fake_run_dir
 
-    monkeypatch.setattr(train_module, "train_run", trained)
+    monkeypatch.setattr(launch_module, "train_run", trained)
     monkeypatch.setattr("pipeline.cli.train.print_summary", lambda run: None)
     monkeypatch.setenv("AIP_MODEL_DIR", f"{BASE}/model/")
     result = CliRunner().invoke(app, ["train", "--data", f"gs://{TEST_BUCKET}/x.csv", "--run-dir", "/tmp/r/run-1"])
