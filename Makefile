@@ -142,8 +142,10 @@ doctor: setup ## Check the environment (and, in vertex mode, credentials, APIs, 
 tensorboard: setup ## Open TensorBoard on all runs' logs (Profile tab: runs trained with --profile)
 	$(BIN)/tensorboard --logdir artifacts/runs --host 127.0.0.1
 
+# Tests run in parallel processes (pytest-xdist), one per core up to 4; TEST_JOBS=0 runs them in this process.
+TEST_JOBS ?= auto
 test: setup ## Fast test suite
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_JOBS) --maxprocesses 4
 
 test-slow: setup ## Only the slow tests (CI runs them after `make test`)
 	$(BIN)/pytest -q -m slow
