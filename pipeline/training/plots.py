@@ -89,6 +89,11 @@ def calibration_figure(test: Any, bins: int) -> Figure:
 
 def confusion_figure(test: Any, threshold: float) -> Figure:
     matrix = skm.confusion_matrix(test.labels, (test.by_model["keras"] >= threshold).astype(int), labels=[0, 1])
+    return confusion_matrix_figure(matrix, threshold)
+
+
+def confusion_matrix_figure(matrix: np.ndarray, threshold: float) -> Figure:
+    """The Keras model's 2x2 confusion matrix (rows actual, columns predicted) as a figure."""
     figure, axes = plt.subplots(figsize=(4.2, 3.8))
     axes.imshow(matrix, cmap="Blues")
     for (row, col), value in np.ndenumerate(matrix):

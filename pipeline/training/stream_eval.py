@@ -216,15 +216,6 @@ def _calibration(test: TestAccumulator, config: EvaluateConfig) -> Figure:
 
 
 def _confusion(test: TestAccumulator, threshold: float) -> Figure:
-    import matplotlib.pyplot as plt
+    from pipeline.training.plots import confusion_matrix_figure
 
-    matrix = test.models["keras"].confusion
-    figure, axes = plt.subplots(figsize=(4.2, 3.8))
-    axes.imshow(matrix, cmap="Blues")
-    for (row, col), value in np.ndenumerate(matrix):
-        colour = "white" if value > matrix.max() / 2 else "black"
-        axes.text(col, row, f"{value:,}", ha="center", va="center", color=colour, fontsize=13)
-    axes.set(title=f"Keras confusion matrix (threshold {threshold:.2f})", xlabel="Predicted",
-             ylabel="Actual", xticks=[0, 1], yticks=[0, 1],
-             xticklabels=["Stays", "Churns"], yticklabels=["Stays", "Churns"])
-    return figure
+    return confusion_matrix_figure(test.models["keras"].confusion, threshold)
