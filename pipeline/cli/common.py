@@ -3,9 +3,10 @@ backend, printing what a backend did or planned."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -69,18 +70,23 @@ def open_backend(config_path: Path | None, sets: list[str] | None, dry_run: bool
                                target=target.value if target is not None else None)
 
 
+def print_dry_run(plans: Sequence[Mapping[str, Any]], artifacts: Path) -> None:
+    """A dry run's calls, and the new plan folder under artifacts/plans/ they are written to."""
+    from pipeline.backends.vertex.plan import in_folder, render_dry_run, write_plan_folder
+
+    folder = write_plan_folder(plans, artifacts / "plans")
+    render_dry_run([in_folder(plan, folder) for plan in plans], console)
+    console.print(f"[bold]Plan written to[/] {folder}/ (plan.json, plan.sh and the files its "
+                  f"commands read): review it, then `bash {folder}/plan.sh`",
+                  highlight=False, soft_wrap=True)
+
+
 def print_plans(backend: Backend) -> None:
     """On a dry run, the calls that would be made, written to a new plan folder (plan.json,
     plan.sh and the files its commands read) under artifacts/plans/; otherwise the notes of
     the calls made."""
-    from pipeline.backends.vertex.plan import in_folder, render_dry_run, write_plan_folder
-
     if backend.dry_run and backend.plans:
-        folder = write_plan_folder(backend.plans, backend.config.paths.artifacts / "plans")
-        render_dry_run([in_folder(plan, folder) for plan in backend.plans], console)
-        console.print(f"[bold]Plan written to[/] {folder}/ (plan.json, plan.sh and the files its "
-                      f"commands read): review it, then `bash {folder}/plan.sh`",
-                      highlight=False, soft_wrap=True)
+        print_dry_run(backend.plans, backend.config.paths.artifacts)
         return
     for plan in backend.plans:
         for note in plan.get("notes", []):

@@ -155,17 +155,13 @@ def _value(target: Target | None) -> str | None:
 
 def _print_plan(config: Config, result: Mapping[str, Any]) -> bool:
     """A dry run's plan (and plan folder), as every vertex command prints it; True if it was one."""
-    from pipeline.backends.vertex.plan import in_folder, render_dry_run, render_plan, write_plan_folder
+    from pipeline.cli.common import print_dry_run
 
     if not result.get("dry_run"):
         for note in result["plan"]["notes"]:
             console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
         return False
-    folder = write_plan_folder([result["plan"]], config.paths.artifacts / "plans")
-    render_dry_run([], console)
-    render_plan(in_folder(result["plan"], folder), console)
-    console.print(f"[bold]Plan written to[/] {folder}/ (plan.json, plan.sh and the request bodies): review it, "
-                  f"then `bash {folder}/plan.sh`", highlight=False, soft_wrap=True)
+    print_dry_run([result["plan"]], config.paths.artifacts)
     return True
 
 

@@ -167,12 +167,17 @@ def channel_delete(config: Config, channel_name: str) -> str:
 def rest_call(config: Config, method: str, path: str, body_file: str | None = None) -> str:
     """A curl line for a call gcloud has no command for (batch prediction and pipeline jobs,
     schedules): the same REST request, authorised by gcloud's access token."""
-    host = f"https://{config.vertex.region}-aiplatform.googleapis.com"
+    return curl_line(method, f"https://{config.vertex.region}-aiplatform.googleapis.com/v1/{path}", body_file)
+
+
+def curl_line(method: str, url: str, body_file: str | None = None) -> str:
+    """The REST call to `url` as a runnable curl line (failing on an HTTP error), authorised
+    by the gcloud login."""
     parts = [f"curl -sS --fail-with-body -X {method}",
              '-H "Authorization: Bearer $(gcloud auth print-access-token)"']
     if body_file is not None:
         parts += ['-H "Content-Type: application/json"', f"--data-binary @{body_file}"]
-    parts.append(shlex.quote(f"{host}/v1/{path}"))
+    parts.append(shlex.quote(url))
     return " ".join(parts)
 
 

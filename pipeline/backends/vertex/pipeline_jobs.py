@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shlex
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.backends.vertex import naming
+from pipeline.backends.vertex import gcloud, naming
 from pipeline.backends.vertex.api_errors import translate_errors
 from pipeline.backends.vertex.plan import Plan, PlanStep, dry_run_result, plan_file
 from pipeline.backends.vertex.session import init_vertex, require_bucket, require_project
@@ -49,14 +48,6 @@ def new_job_id(config: Config) -> str:
 def api_base(config: Config) -> str:
     host = config.vertex.api_endpoint or f"{config.vertex.region}-aiplatform.googleapis.com"
     return (host if host.startswith("http") else f"https://{host}") + "/v1"
-
-
-def curl(method: str, url: str, body_file: str | None = None) -> str:
-    """The REST call as a runnable curl line, authorised by the gcloud login."""
-    parts = [f"curl -sS -X {method}", '-H "Authorization: Bearer $(gcloud auth print-access-token)"']
-    if body_file:
-        parts += ['-H "Content-Type: application/json"', f"--data-binary @{body_file}"]
-    return " ".join([*parts, shlex.quote(url)])
 
 
 def job_args(config: Config, template: Path, values: Mapping[str, Any], job_id: str) -> dict[str, Any]:
@@ -100,7 +91,7 @@ def submit_pipeline_job(config: Config, template: Path, values: Mapping[str, Any
     plan = Plan(f"Run the churn pipeline on Vertex AI Pipelines as {args['job_id']}")
     plan.add(PlanStep("Submit the pipeline job", "aiplatform.PipelineJob(...).submit",
                       {**shown(args), "service_account": config.vertex.service_account},
-                      curl("POST", url, plan_file(JOB_BODY)),
+                      gcloud.curl_line("POST", url, plan_file(JOB_BODY)),
                       files={JOB_BODY: json.dumps(job_body(config, args), indent=2) + "\n"}))
     plan.notes.append("gcloud has no pipeline-jobs command: the equivalent is the REST call (curl)")
     if dry_run:
@@ -151,13 +142,13 @@ def create_schedule(config: Config, template: Path, values: Mapping[str, Any], c
                          "to delete it and create the new one")
     for name in existing or (["<SCHEDULE>"] if replace else []):
         plan.add(PlanStep(f"Delete the previous schedule {name}", "aiplatform.PipelineJobSchedule.delete",
-                          {"name": name}, curl("DELETE", f"{api_base(config)}/{name}"),
+                          {"name": name}, gcloud.curl_line("DELETE", f"{api_base(config)}/{name}"),
                           when="only if one of ours exists" if dry_run else ""))
     schedule_args = {"display_name": schedule_name(config), "cron": cron, "max_concurrent_run_count": 1,
                      "service_account": config.vertex.service_account}
     plan.add(PlanStep("Create the schedule", "aiplatform.PipelineJobSchedule(PipelineJob(...)).create",
                       {"pipeline_job": shown(args), **schedule_args},
-                      curl("POST", f"{api_base(config)}/{parent}/schedules", plan_file(SCHEDULE_BODY)),
+                      gcloud.curl_line("POST", f"{api_base(config)}/{parent}/schedules", plan_file(SCHEDULE_BODY)),
                       files={SCHEDULE_BODY: json.dumps(body, indent=2) + "\n"}))
     plan.notes.append("gcloud has no schedules command: the equivalent is the REST call (curl); "
                       "each scheduled run is billed as a pipeline run")
