@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -69,7 +70,7 @@ def child_train(kind: str, data: str, epochs: int, workdir: Path) -> dict:
             return timed(original_keras)(frames, *rest)
         train.fit_keras = counted_keras  # type: ignore[assignment]
     started = time.perf_counter()
-    run = train.train_run(_config(workdir, epochs), data, workdir / f"run_{kind}", streaming=kind == "streaming")
+    run = train.train_run(_config(workdir, epochs), data, workdir / f"run_{kind}_{os.getpid()}", streaming=kind == "streaming")
     seconds = time.perf_counter() - started
     metrics = json.loads((run / "metrics.json").read_text())
     return {"seconds": seconds, "fit_seconds": fit_seconds[0], "fit_rows": fit_rows[0],
