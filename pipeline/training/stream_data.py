@@ -31,6 +31,7 @@ from sklearn.preprocessing import StandardScaler
 from pipeline.config import Config
 from pipeline.training import hashsplit, schema
 from pipeline.training.fingerprint import file_sha256
+from pipeline.training.model import category_positions
 from pipeline.training.sources import DataSource, check_both_classes
 
 RECORD_ROWS = 8192  # rows per record batch of the scratch files: the shuffle's granularity
@@ -119,13 +120,16 @@ class EncodedCache:
 
     def dataset(self, split: int, batch_size: int, shuffle_rows: int | None = None,
                 seed: int = 0) -> tf.data.Dataset:
-        """(features dict, label) mini-batches of one split as the network takes them (raw
-        values: numbers as float32, categories as strings, each (batch, 1)). With `shuffle_rows`,
-        each epoch reads the record batches in a seeded order and shuffles `shuffle_rows` rows
-        at a time (reseeded per epoch; a bounded buffer, never the whole set)."""
+        """((numeric_features, category_positions), label) mini-batches of one split, as
+        model.encoded_view() takes them: numbers float32 (batch, numerics), one-hot positions
+        int32 (batch, categoricals), label int64 (batch,). With `shuffle_rows`, each epoch reads
+        the record batches in a seeded order and shuffles `shuffle_rows` rows at a time
+        (reseeded per epoch; a bounded buffer, never the whole set).
+        The Python generator runs once per block of ~`shuffle_rows` rows (numpy, vectorised);
+        only tf.data's C++ rebatch and prefetch run per mini-batch, beside the train step."""
         epochs = iter(range(1 << 62))
 
-        def blocks() -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+        def blocks() -> Iterator[tuple[tuple[np.ndarray, np.ndarray], np.ndarray]]:
             epoch = next(epochs)
             order_seed = None
             if shuffle_rows is not None:
@@ -143,18 +147,10 @@ class EncodedCache:
             if pending:
                 yield _block(pending, rng if shuffle_rows else None)
 
-        signature = ({name: tf.TensorSpec((None, 1), tf.float32 if schema.is_numeric(name) else tf.int8)
-                      for name in schema.FEATURES}, tf.TensorSpec((None,), tf.int64))
-        vocabularies = {name: tf.constant(list(schema.CATEGORICAL_VALUES[name]))
-                        for name in schema.CATEGORICAL_FEATURES}
-
-        def as_strings(features: dict[str, tf.Tensor], label: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-            decoded = {name: tf.gather(vocabularies[name], tf.cast(value, tf.int32)) if name in vocabularies else value
-                       for name, value in features.items()}
-            return decoded, label
-
-        dataset = tf.data.Dataset.from_generator(blocks, output_signature=signature)
-        dataset = dataset.map(as_strings).rebatch(batch_size)
+        signature = ((tf.TensorSpec((None, len(schema.NUMERIC_FEATURES)), tf.float32),
+                      tf.TensorSpec((None, len(schema.CATEGORICAL_FEATURES)), tf.int32)),
+                     tf.TensorSpec((None,), tf.int64))
+        dataset = tf.data.Dataset.from_generator(blocks, output_signature=signature).rebatch(batch_size)
         # Known steps per epoch: Keras sizes its progress and warns of nothing.
         steps = -(-self.rows(split) // batch_size)
         return dataset.apply(tf.data.experimental.assert_cardinality(steps)).prefetch(tf.data.AUTOTUNE)
@@ -165,16 +161,13 @@ class EncodedCache:
 
 
 def _block(batches: list[pa.RecordBatch], rng: np.random.Generator | None
-           ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+           ) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
     table = pa.Table.from_batches(batches)
-    order = rng.permutation(table.num_rows) if rng is not None else None
-    features = {}
-    for name in schema.FEATURES:
-        values = table.column(name).to_numpy()
-        values = values.astype(np.float32) if schema.is_numeric(name) else values
-        features[name] = (values[order] if order is not None else values).reshape(-1, 1)
+    order = rng.permutation(table.num_rows) if rng is not None else slice(None)
+    numeric = np.stack([table.column(name).to_numpy() for name in schema.NUMERIC_FEATURES], axis=1)
+    codes = np.stack([table.column(name).to_numpy() for name in schema.CATEGORICAL_FEATURES], axis=1)
     labels = table.column(schema.LABEL_COLUMN).to_numpy().astype(np.int64)
-    return features, labels[order] if order is not None else labels
+    return (numeric.astype(np.float32)[order], category_positions(codes)[order]), labels[order]
 
 
 def encode(frame: pd.DataFrame, priorities: np.ndarray) -> pa.Table:

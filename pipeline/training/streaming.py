@@ -6,7 +6,8 @@ What differs from the in-memory path, and why (README: "When one machine is not 
   train_test_split: no shuffle or sort of the whole set, and the same rows whatever the sharding;
 - the scaler's mean and variance come from the pass (the same population statistics);
 - each epoch reads the fit rows in a seeded record-batch order, shuffled train.shuffle_buffer_rows
-  rows at a time;
+  rows at a time, and fits the network through its encoded view (model.encoded_view: the
+  same layers and weights, categories as one-hot positions instead of strings);
 - the baselines fit on train.baseline_sample_rows fit rows and calibration, thresholds, the
   interval table and the validation figures use train.validation_sample_rows validation rows,
   both picked by the seeded hash (so the sample is the whole split below that size);
@@ -33,7 +34,7 @@ from pipeline.monitoring.histogram import ValueSketch
 from pipeline.monitoring.stats import BaselineStats, CategoricalStats, NumericStats
 from pipeline.training import baselines, calibration, data, export, hashsplit, schema, stream_eval
 from pipeline.training.evaluate import Scores
-from pipeline.training.model import build_model, model_inputs
+from pipeline.training.model import build_model, encoded_view, model_inputs
 from pipeline.training.scoring import offline_outputs
 from pipeline.training.sources import DataSource
 from pipeline.training.stream_data import EncodedCache, Moments, PassSummary, first_pass
@@ -87,9 +88,13 @@ def train_streaming(config: Config, source: DataSource, final: Path, bar: Progre
 
 def fit_streaming(cache: EncodedCache, summary: PassSummary, config: Config, log_dir: Path | None,
                   bar: Progress) -> tuple[keras.Model, dict]:
-    """model.fit over the fit rows' tf.data batches, validated on the validation rows."""
+    """model.fit over the fit rows' tf.data batches, validated on the validation rows. The fit
+    runs through model.encoded_view(): the same network and weights fed the scratch files'
+    encoded rows, so no batch is turned back into strings to be looked up again; the returned
+    model (raw features in) is the one trained."""
     assert summary.scaler is not None
     model = build_model(summary.scaler, config.train)
+    trainer = encoded_view(model, config.train)
     task = bar.add_task("Training Keras network (streaming)", total=config.train.epochs, status="")
     callbacks: list[keras.callbacks.Callback] = [progress.EpochProgress(bar, task)]
     if log_dir is not None:
@@ -97,7 +102,7 @@ def fit_streaming(cache: EncodedCache, summary: PassSummary, config: Config, log
     train = cache.dataset(hashsplit.FIT, config.train.batch_size, config.train.shuffle_buffer_rows,
                           config.train.seed)
     validation = cache.dataset(hashsplit.VALIDATION, config.train.batch_size)
-    history = model.fit(train, validation_data=validation, epochs=config.train.epochs, shuffle=False, verbose=0,
+    history = trainer.fit(train, validation_data=validation, epochs=config.train.epochs, shuffle=False, verbose=0,
                         callbacks=callbacks)  # the dataset shuffles
     return model, {k: [float(v) for v in values] for k, values in history.history.items()}
 

@@ -94,6 +94,32 @@ def test_the_split_does_not_depend_on_sharding(tmp_path: Path) -> None:
     assert np.allclose(seen[0][3], seen[1][3])
 
 
+def test_epochs_are_the_rows_encoded_and_reshuffled(tmp_path: Path) -> None:
+    from pipeline.training import schema
+    from pipeline.training.model import category_positions
+
+    config = load_config(None, ["train.chunk_rows=1024"], environ={})
+    cache = EncodedCache(tmp_path / "cache")
+    summary = first_pass(sources.open_source(synth_files.write_csv(3000, 4, tmp_path / "d.csv"), config),
+                         config, cache)
+    stored = {name: np.concatenate([b.column(name).to_numpy() for b in cache.batches(hashsplit.FIT)])
+              for name in (*schema.FEATURES, schema.LABEL_COLUMN)}
+    rows = np.concatenate([np.stack([stored[n] for n in schema.NUMERIC_FEATURES], axis=1),
+                           category_positions(np.stack([stored[n] for n in schema.CATEGORICAL_FEATURES], axis=1)),
+                           stored[schema.LABEL_COLUMN].reshape(-1, 1)], axis=1).astype(np.float32)
+    dataset = cache.dataset(hashsplit.FIT, 64, shuffle_rows=500, seed=3)
+    epochs = []
+    for _ in range(2):
+        batches = [(numeric.numpy(), positions.numpy(), label.numpy()) for (numeric, positions), label in dataset]
+        assert all(len(b[2]) == 64 for b in batches[:-1]) and len(batches) == len(dataset)
+        epochs.append(np.concatenate([np.concatenate([n, p.astype(np.float32), lab.reshape(-1, 1)], axis=1)
+                                      for n, p, lab in batches]))
+    assert len(epochs[0]) == summary.split_rows[hashsplit.FIT]
+    for epoch in epochs:  # every fit row once, encoded as the network's lookups would encode it
+        assert np.array_equal(np.unique(epoch, axis=0), np.unique(rows, axis=0))
+    assert not np.array_equal(epochs[0], epochs[1]) and not np.array_equal(epochs[0], rows)
+
+
 def test_big_data_streams_by_the_threshold(tmp_path: Path) -> None:
     data = synth_files.write_csv(500, 1, tmp_path / "d.csv")
     source = sources.open_source(data, load_config(None, [], environ={}))

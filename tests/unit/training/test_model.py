@@ -32,3 +32,40 @@ def test_scaler_lives_in_the_model(sample_csv) -> None:
     layer = build_model(scaler, TrainConfig()).get_layer("standard_scaler")
     np.testing.assert_allclose(np.asarray(layer.mean).reshape(-1), scaler.mean_, rtol=1e-6)
     np.testing.assert_allclose(np.asarray(layer.variance).reshape(-1), scaler.var_, rtol=1e-5)
+
+
+def encoded(frame) -> tuple[np.ndarray, np.ndarray]:
+    """The rows as encoded_view takes them (codes -1 for values outside the schema)."""
+    import pandas as pd
+
+    from pipeline.training import schema
+    from pipeline.training.model import category_positions
+
+    numeric = frame[list(schema.NUMERIC_FEATURES)].to_numpy(np.float32)
+    codes = np.stack([pd.Categorical(frame[name], categories=list(schema.CATEGORICAL_VALUES[name])).codes
+                      for name in schema.CATEGORICAL_FEATURES], axis=1)
+    return numeric, category_positions(codes)
+
+
+def test_encoded_view_is_the_same_network(sample_csv) -> None:
+    from pipeline.training.model import encoded_view, one_hot_offsets
+
+    frame = data.load_dataset(sample_csv).head(300).reset_index(drop=True)
+    frame.loc[0, "PaymentMethod"] = "Bitcoin"  # out of vocabulary: the lookups' slot 0 in both
+    config = TrainConfig(steps_per_execution=1)
+    model = build_model(fit_scaler(frame), config)
+    view = encoded_view(model, config)
+    numeric, positions = encoded(frame)
+    assert positions[0, -1] == one_hot_offsets()[-1] and (positions[1:, -1] > one_hot_offsets()[-1]).all()
+
+    def both() -> tuple[np.ndarray, np.ndarray]:
+        raw = model.predict(model_inputs(data.features_of(frame)), verbose=0)
+        return raw, view.predict([numeric, positions], verbose=0)
+
+    before = both()
+    np.testing.assert_allclose(before[0], before[1], rtol=1e-6, atol=1e-7)
+    view.fit([numeric, positions], data.labels_of(frame), batch_size=64, epochs=1, verbose=0)
+    after = both()
+    np.testing.assert_allclose(after[0], after[1], rtol=1e-6, atol=1e-7)
+    assert np.abs(after[0] - before[0]).max() > 1e-4  # fitting the view trained the model
+    assert model.optimizer is view.optimizer and model.optimizer.iterations.numpy() == 5
