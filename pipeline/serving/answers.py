@@ -10,7 +10,9 @@ Floats are float32 values printed with %g, or %.9g when %g does not round-trip. 
 
 from __future__ import annotations
 
+import functools
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -96,8 +98,17 @@ def tfserving_body(outputs: dict[str, np.ndarray], columnar: bool) -> dict[str, 
         return {"outputs": next(iter(values.values())) if single else values}
     if single:
         return {"predictions": next(iter(values.values()))}
-    names = list(values)
-    return {"predictions": [dict(zip(names, row, strict=True)) for row in zip(*values.values(), strict=True)]}
+    return {"predictions": list(map(_row_maker(tuple(values)), *values.values()))}
+
+
+@functools.lru_cache(maxsize=16)
+def _row_maker(names: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
+    """A function building one answer row {name: value, ...} from one value per output, as a
+    dict display: about half the cost of dict(zip(names, row)) per row, which a 100-instance
+    answer pays 100 times. The names are the signature's output names (repr-quoted here)."""
+    arguments = [f"v{index}" for index in range(len(names))]
+    display = ", ".join(f"{name!r}: {argument}" for name, argument in zip(names, arguments, strict=True))
+    return eval(f"lambda {', '.join(arguments)}: {{{display}}}")  # noqa: S307 - our own names, quoted
 
 
 def _json_outputs(outputs: dict[str, np.ndarray]) -> dict[str, Any]:
