@@ -137,10 +137,10 @@ def parse_request(payload: Any, protocol: str, max_instances: int) -> Parsed:
     instances = _instances_of(payload, max_instances)
     plain = encode_plain_rows(instances, names)
     if plain is not None:  # the usual request; else the general path below names the problem
-        numeric, codes, ids, unusual = plain
-        return Parsed(Batch(numeric, codes, ids), instances, signature, False, unusual)
+        numeric, codes, ids, found = plain
+        return Parsed(Batch(numeric, codes, ids), instances, signature, False, found)
     raw = _columns_of_rows(instances, names)
-    try:  # the usual request: scalars only, no extra pass over the values
+    try:  # scalars only, no extra pass over the values
         batch, unusual = _encode(dict(zip(names, raw, strict=True)), _row_place)
     except RequestError as exc:
         if exc.code != "wrong_type":
