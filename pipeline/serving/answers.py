@@ -118,8 +118,7 @@ def _json_outputs(outputs: dict[str, np.ndarray]) -> dict[str, Any]:
     if len(floats) < 2:
         return {name: json_values(array) for name, array in outputs.items()}
     if sum(outputs[name].size for name in floats) <= _FORMAT_IN_PYTHON:  # one or two instances
-        return {name: _printed_nested(array.astype(np.float32).tolist()) if name in floats else array.tolist()
-                for name, array in outputs.items()}
+        return {name: _printed_rows(array) if name in floats else array.tolist() for name, array in outputs.items()}
     flat = np.concatenate([outputs[name].astype(np.float32).reshape(-1) for name in floats])
     printed = tf_serving_floats(flat)
     ends = np.cumsum([outputs[name].size for name in floats]).tolist()
@@ -129,5 +128,12 @@ def _json_outputs(outputs: dict[str, np.ndarray]) -> dict[str, Any]:
     return {name: formatted[name] if name in formatted else array.tolist() for name, array in outputs.items()}
 
 
-def _printed_nested(values: Any) -> Any:
-    return [_printed_nested(value) for value in values] if isinstance(values, list) else _printed(values)
+def _printed_rows(array: np.ndarray) -> Any:
+    """json_values of a few float values, formatted one by one (1-D and 2-D without NumPy calls)."""
+    flat = list(map(_printed, array.astype(np.float32).reshape(-1).tolist()))
+    if array.ndim == 1:
+        return flat
+    if array.ndim == 2 and array.shape[1]:
+        width = array.shape[1]
+        return [flat[start:start + width] for start in range(0, len(flat), width)]
+    return np.asarray(flat, dtype=np.float64).reshape(array.shape).tolist()
