@@ -19,18 +19,18 @@ Vertex's :predict adds deployedModelId, model, modelDisplayName and modelVersion
 TF Serving and :rawPredict routes, 4xx for bad input naming the instance and field.
 
 Predict routes are raw ASGI endpoints in the FastAPI route table: the body is read with a
-size limit and a deadline, parsed with orjson and validated column-wise
-(pipeline.serving.instances), so no per-request pydantic, dependency or Request/Response
-machinery runs. Every answer carries X-Request-Id; a 200 is sent only after its rows are
-committed to the prediction log. 415 unless Content-Type is application/json (so a web
-page cannot post a form to a local server), 408 (and the connection closed) when the body
-is not complete within serve.body_timeout_s. A client that goes away mid-body is counted
-as status 499 and left out of the latency histogram.
+size limit and a deadline (pipeline.serving.reading), parsed with orjson and validated
+column-wise (pipeline.serving.instances, pipeline.serving.rows), so no per-request
+pydantic, dependency or Request/Response machinery runs. Every answer carries
+X-Request-Id; a 200 is sent only after its rows are committed to the prediction log. 415
+unless Content-Type is application/json (so a web page cannot post a form to a local
+server), 408 (and the connection closed) when the body is not complete within
+serve.body_timeout_s. A client that goes away mid-body is counted as status 499 and left
+out of the latency histogram.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import inspect
 import logging
@@ -55,6 +55,7 @@ from pipeline.serving.answers import error_body, tfserving_body
 from pipeline.serving.batching import MicroBatcher
 from pipeline.serving.instances import ID_SIGNATURE, Batch, RequestError, parse_request
 from pipeline.serving.metrics import CONTENT_TYPE, ServerMetrics
+from pipeline.serving.reading import JSON, check_content_type, header, parse_json, read_body
 from pipeline.serving.scorer import Scorer
 from pipeline.training import schema
 
@@ -63,8 +64,6 @@ log = logging.getLogger(__name__)
 PROJECT_ENDPOINT = "/v1/projects/{project}/locations/{location}/endpoints/{endpoint}"
 ENDPOINT_ROUTE = "/v1/endpoints/{endpoint}:predict"
 MODEL_ROUTE = "/v1/models/{name}:predict"
-JSON = "application/json"
-CLIENT_GONE = 499  # nginx's code for a client that closed the connection before the answer
 @dataclass(frozen=True)
 class RouteSpec:
     """One predict route: its template, which protocol it speaks and whether Vertex's
@@ -108,19 +107,36 @@ class _ServingApp(FastAPI):
     This skips about five middleware and routing layers per predict request."""
 
     predict_routes: tuple[tuple[Any, dict[str, Any], _PredictRoute], ...] = ()
+    _MATCHES_KEPT = 1024  # paths remembered with their match (clients use a handful)
+    _matches: dict[str, tuple[_PredictRoute, dict[str, Any]] | None]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path") \
                 and not self.root_path:
             path = scope["path"]
-            for pattern, convertors, endpoint in self.predict_routes:
-                found = pattern.match(path)
-                if found is not None:
-                    scope["path_params"] = {name: convertors[name].convert(value)
-                                            for name, value in found.groupdict().items()}
-                    await endpoint(scope, receive, send)
-                    return
+            try:
+                found = self._matches[path]
+            except KeyError:
+                found = self._match_predict(path)
+            if found is not None:
+                scope["path_params"] = dict(found[1])
+                await found[0](scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
+
+    def _match_predict(self, path: str) -> tuple[_PredictRoute, dict[str, Any]] | None:
+        """The predict endpoint and path parameters for `path`, remembered: matching the six
+        templates and converting the parameters costs more than the rest of the dispatch."""
+        found = None
+        for pattern, convertors, endpoint in self.predict_routes:
+            match = pattern.match(path)
+            if match is not None:
+                found = endpoint, {name: convertors[name].convert(value) for name, value in match.groupdict().items()}
+                break
+        if len(self._matches) >= self._MATCHES_KEPT:  # many distinct paths: start over, memory stays bounded
+            self._matches.clear()
+        self._matches[path] = found
+        return found
 
 
 def create_app(scorer: Scorer, prediction_log: predlog.PredictionLog, settings: ServeSettings) -> FastAPI:
@@ -137,6 +153,7 @@ def create_app(scorer: Scorer, prediction_log: predlog.PredictionLog, settings: 
     endpoints = [_PredictRoute(predictor, spec) for spec in PREDICT_ROUTES]
     app.router.routes[:0] = [Route(endpoint.spec.template, endpoint, methods=["POST"]) for endpoint in endpoints]
     compiled = [compile_path(endpoint.spec.template) for endpoint in endpoints]  # Starlette's own matching
+    app._matches = {}
     app.predict_routes = tuple((pattern, convertors, endpoint)
                                for (pattern, _, convertors), endpoint in zip(compiled, endpoints, strict=True))
 
@@ -287,8 +304,8 @@ class _Predictor:
             raise RequestError(404, "unknown_version", f"Servable not found for request: Specific({name[:60]}, "
                                f"{version[:20]}); this server serves version {self.scorer.version_id}",
                                field="version")
-        _check_content_type(scope)
-        payload = _parse_json(await _read_body(scope, receive, self.settings.max_body_bytes,
+        check_content_type(scope)
+        payload = parse_json(await read_body(scope, receive, self.settings.max_body_bytes,
                                                self.settings.body_timeout_s), spec.protocol)
         parsed = parse_request(payload, spec.protocol, self.settings.max_instances)
         if parsed.unusual:
@@ -317,89 +334,10 @@ class _Predictor:
     def _check_token(self, scope: Scope) -> None:
         if self.token is None:
             return
-        scheme, _, given = (_header(scope, b"authorization") or b"").partition(b" ")
+        scheme, _, given = (header(scope, b"authorization") or b"").partition(b" ")
         if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(), self.token):
             raise RequestError(401, "unauthorized", "missing or wrong bearer token "
                                "(send Authorization: Bearer <token>)")
-
-
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    """A request header (ASGI servers lower-case the names)."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return value
-    return None
-
-
-def _check_content_type(scope: Scope) -> None:
-    given = _header(scope, b"content-type") or b""
-    if given.partition(b";")[0].strip().lower() != JSON.encode():
-        raise RequestError(415, "unsupported_media_type", f"Content-Type must be {JSON} "
-                           f"(got {given[:60].decode('latin-1')!r})", field="Content-Type")
-
-
-async def _read_body(scope: Scope, receive: Receive, limit: int, timeout_s: float) -> bytes:
-    """The body, refused as soon as the declared or the received size passes `limit`, or
-    when it is not complete within `timeout_s` (408)."""
-    declared = _header(scope, b"content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise RequestError(400, "invalid_content_length", "Content-Length is not a number")
-        if int(declared) > limit:
-            raise _too_large(int(declared), limit)
-    # One timer that cancels this task, rather than wait_for() around every receive():
-    # wait_for creates a task per call on the hot path.
-    task = asyncio.current_task()
-    expired = False
-
-    def expire() -> None:
-        nonlocal expired
-        expired = True
-        task.cancel()  # type: ignore[union-attr]
-
-    timer = asyncio.get_running_loop().call_later(timeout_s, expire)
-    try:
-        return await _receive_body(receive, limit)
-    except asyncio.CancelledError:
-        if not expired:
-            raise
-        if hasattr(task, "uncancel"):  # Python >= 3.11: this cancellation is handled here
-            task.uncancel()  # type: ignore[union-attr]
-        raise RequestError(408, "body_timeout", f"the body did not arrive within {timeout_s:g} s "
-                           "of the headers") from None
-    finally:
-        timer.cancel()
-
-
-async def _receive_body(receive: Receive, limit: int) -> bytes:
-    chunks, size, more = [], 0, True
-    while more:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise RequestError(CLIENT_GONE, "client_disconnected", "the client went away before sending the body")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(size, limit)
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _parse_json(body: bytes, protocol: str) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        # TF Serving's parser (rapidjson with kParseStopWhenDoneFlag) stops after the
-        # document and never reads what follows; Vertex's JSON front end refuses it.
-        if protocol == "tfserving" and exc.msg == "unexpected content after document":
-            return _parse_json(body[:exc.pos], protocol)
-        raise RequestError(400, "invalid_json", f"the body is not valid JSON ({exc})") from None
-
-
-def _too_large(size: int, limit: int) -> RequestError:
-    return RequestError(413, "body_too_large", f"body of at least {size:,} bytes is over the {limit:,}-byte "
-                        "limit (Vertex AI's is 1.5 MB); split the request")
 
 
 def _unknown_model(name: str) -> RequestError:

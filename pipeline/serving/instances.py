@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import operator
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import quote
+from pipeline.serving.rows import FLOAT32_MAX, encode_plain_rows
 from pipeline.serving.tensors import TensorValueError, normalize_columns
 from pipeline.training import schema
 
@@ -57,7 +58,6 @@ CODES: dict[str, dict[str, int]] = {
 VOCABULARIES: dict[str, np.ndarray] = {
     name: np.array([*values, OOV], dtype=object) for name, values in schema.CATEGORICAL_VALUES.items()
 }
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 _NUMBER_TYPES = frozenset({int, float})
 _QUOTE_LIMIT = 60
 Locate = Callable[[int, str], str]
@@ -116,7 +116,7 @@ class Parsed:
     instances: list[dict[str, Any]]  # row form, as logged
     signature: str
     columnar: bool
-    unusual: Counter = field(default_factory=Counter)  # (kind, feature) -> instances
+    unusual: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (kind, feature) -> instances
 
 
 def parse_request(payload: Any, protocol: str, max_instances: int) -> Parsed:
@@ -135,8 +135,12 @@ def parse_request(payload: Any, protocol: str, max_instances: int) -> Parsed:
         batch, unusual = _encode(columns, locate)
         return Parsed(batch, instances, signature, columnar, unusual)
     instances = _instances_of(payload, max_instances)
+    plain = encode_plain_rows(instances, names)
+    if plain is not None:  # the usual request; else the general path below names the problem
+        numeric, codes, ids, found = plain
+        return Parsed(Batch(numeric, codes, ids), instances, signature, False, found)
     raw = _columns_of_rows(instances, names)
-    try:  # the usual request: scalars only, no extra pass over the values
+    try:  # scalars only, no extra pass over the values
         batch, unusual = _encode(dict(zip(names, raw, strict=True)), _row_place)
     except RequestError as exc:
         if exc.code != "wrong_type":

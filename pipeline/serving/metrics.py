@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -104,7 +104,7 @@ class ServerMetrics:
         self.instances.observe(len(probabilities))
         self.scores.observe_many(probabilities)
 
-    def observe_unusual(self, counts: dict[tuple[str, str], int]) -> None:
+    def observe_unusual(self, counts: Mapping[tuple[str, str], int]) -> None:
         """Count instances scored with out-of-range values or unknown categories."""
         for (kind, feature), count in counts.items():
             self.unusual.labels(kind, feature).inc(count)

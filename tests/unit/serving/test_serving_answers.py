@@ -61,3 +61,11 @@ def test_vectorised_float_printing_gives_the_digits_of_the_string_formatting(val
         same = ((ours == reference) & (np.signbit(ours) == np.signbit(reference))) \
             | (np.isnan(ours) & np.isnan(reference))
         assert same.all(), (chunk[~same][:5], ours[~same][:5], reference[~same][:5])
+
+
+@pytest.mark.parametrize("shape", [(1,), (2,), (1, 2), (2, 2), (3, 1), (1, 1, 2), (2, 0), (0,)])
+def test_few_values_are_formatted_as_many_are(shape: tuple[int, ...]) -> None:
+    from pipeline.serving.answers import _printed_rows
+
+    values = np.random.default_rng(7).uniform(0, 1, shape).astype(np.float32)
+    assert _printed_rows(values) == json_values(values)

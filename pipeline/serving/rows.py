@@ -1,0 +1,101 @@
+"""The usual predict request, encoded in a few whole-request passes.
+
+Nearly every request is a list of flat objects holding exactly the signature's inputs,
+numbers as JSON numbers and categories the vocabulary knows. `encode_plain_rows` encodes
+such a request with C-level passes over all values at once (item getters, one type set,
+one dict lookup per category value through `map`, NumPy range checks for all numeric
+columns together) instead of Python code per column and value. It gives up (None) on
+anything else: a missing or extra key, a wrong type, a nested list or {"b64": ...}, an
+unknown category, a number beyond float32. The general path in pipeline.serving.instances
+then reads the request again and names the problem, so every error and every unusual
+value is reported exactly as before; this module only has to be right about plain requests.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections import Counter
+from collections.abc import Mapping
+from itertools import chain, cycle
+from typing import Any
+
+import numpy as np
+
+from pipeline.training import schema
+
+_NUMBERS = operator.itemgetter(*schema.NUMERIC_FEATURES)
+_CATEGORIES = operator.itemgetter(*schema.CATEGORICAL_FEATURES)
+_ID = operator.itemgetter(schema.ID_COLUMN)
+_LOOKUPS = tuple({value: code for code, value in enumerate(schema.CATEGORICAL_VALUES[name])}
+                 for name in schema.CATEGORICAL_FEATURES)
+_CATEGORY_COUNT = len(_LOOKUPS)
+_CODE_OF = dict.__getitem__  # (lookup, value) -> code; KeyError for an unknown value
+_NUMBER_TYPES = frozenset({int, float})
+_STR_ONLY = {str}
+_LOW = np.array([schema.NUMERIC_RANGES[name].low for name in schema.NUMERIC_FEATURES], dtype=np.float64)
+_HIGH = np.array([schema.NUMERIC_RANGES[name].high for name in schema.NUMERIC_FEATURES], dtype=np.float64)
+_INTEGER = np.array([schema.NUMERIC_RANGES[name].integer for name in schema.NUMERIC_FEATURES])
+_DICT_ONLY = {dict}
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+Unusual = Mapping[tuple[str, str], int]  # (kind, feature) -> instances
+Encoded = tuple[np.ndarray, np.ndarray, list[Any], Unusual]  # numbers, codes, customer ids, unusual
+_SMALL = 8  # up to this many instances, Python checks the numbers faster than NumPy's per-call cost
+_BOUNDS = tuple((schema.NUMERIC_RANGES[name].low, schema.NUMERIC_RANGES[name].high,
+                 schema.NUMERIC_RANGES[name].integer) for name in schema.NUMERIC_FEATURES)
+
+
+def encode_plain_rows(instances: list[Any], names: tuple[str, ...]) -> Encoded | None:
+    """The columns of instances.Batch and the unusual counts, for row instances that are all
+    plain and valid; else None."""
+    count = len(instances)
+    if set(map(type, instances)) != _DICT_ONLY or set(map(len, instances)) != {len(names)}:
+        return None
+    with_ids = schema.ID_COLUMN in names
+    try:  # every instance has len(names) keys and all of `names`: exactly the signature's inputs
+        numbers = list(map(_NUMBERS, instances))
+        categories = chain.from_iterable(map(_CATEGORIES, instances))
+        ids = list(map(_ID, instances)) if with_ids else None
+    except KeyError:
+        return None
+    if not set(map(type, chain.from_iterable(numbers))) <= _NUMBER_TYPES:
+        return None
+    if ids is not None and set(map(type, ids)) != _STR_ONLY:
+        return None
+    try:
+        codes = np.fromiter(map(_CODE_OF, cycle(_LOOKUPS), categories), dtype=np.intp,
+                            count=count * _CATEGORY_COUNT)
+    except (KeyError, TypeError):  # an unknown category or a value that is not a string
+        return None
+    if count <= _SMALL:
+        unusual = _small_out_of_range(numbers)
+        if unusual is None:
+            return None
+        numeric = np.array(numbers, dtype=np.float64)
+    else:
+        numeric = np.array(numbers, dtype=np.float64)
+        if (np.abs(numeric) > FLOAT32_MAX).any():
+            return None
+        unusual = _out_of_range(numeric)
+    return numeric, codes.reshape(count, _CATEGORY_COUNT), ids if ids is not None else [None] * count, unusual
+
+
+def _out_of_range(numeric: np.ndarray) -> Unusual:
+    """Instances per numeric feature outside the training range (scored all the same)."""
+    outside = (numeric < _LOW) | (numeric > _HIGH) | (_INTEGER & (numeric != np.floor(numeric)))
+    if not outside.any():
+        return {}
+    found = outside.sum(axis=0).tolist()
+    return Counter({("out_of_range", name): n for name, n in zip(schema.NUMERIC_FEATURES, found, strict=True) if n})
+
+
+def _small_out_of_range(numbers: list[tuple[Any, ...]]) -> Unusual | None:
+    """_out_of_range of a few instances' numbers in Python; None when one is beyond float32."""
+    unusual: Counter | None = None
+    for row in numbers:
+        for value, name, (low, high, integer) in zip(row, schema.NUMERIC_FEATURES, _BOUNDS, strict=True):
+            if not low <= value <= high or (integer and value != int(value)):
+                if not -FLOAT32_MAX <= value <= FLOAT32_MAX:
+                    return None
+                unusual = unusual if unusual is not None else Counter()
+                unusual["out_of_range", name] += 1
+    return unusual if unusual is not None else {}
