@@ -21,7 +21,8 @@ STRAY = ("Traceback", "UNAVAILABLE", "heartbeat", "Socket closed", "Connection r
 
 
 def cluster(tmp_path: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "CLUSTER_SPEC")}
+    # CHURN_CONFIG too: `make test-slow` exports a path relative to the project, not to tmp_path.
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CONFIG", "CLUSTER_SPEC", "CHURN_CONFIG")}
     env["PYTHONPATH"] = str(ROOT)
     return subprocess.run([sys.executable, "-m", "pipeline.tools.local_cluster", *args], capture_output=True,
                           text=True, timeout=timeout, cwd=tmp_path, env=env)
