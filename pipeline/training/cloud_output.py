@@ -10,7 +10,6 @@ multi-worker training every replica runs `churn train`, and the others would rac
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Mapping
@@ -27,24 +26,13 @@ PARALLEL_UPLOADS = 8
 
 
 def is_chief(environ: Mapping[str, str]) -> bool:
-    """True for the replica that writes: Vertex's CLUSTER_SPEC names it workerpool0, TF_CONFIG
-    names it chief/master (or worker 0 when there is no chief); a single replica has neither."""
-    for name, chief_types in (("CLUSTER_SPEC", {"workerpool0"}), ("TF_CONFIG", {"chief", "master"})):
-        raw = environ.get(name)
-        if not raw:
-            continue
-        try:
-            spec = json.loads(raw)
-        except json.JSONDecodeError:
-            raise OutputError(f"{name} is not JSON ({raw[:80]!r}): cannot tell which replica "
-                              "writes the results") from None
-        task = spec.get("task") or {}
-        cluster = spec.get("cluster") or {}
-        if task.get("type") in chief_types:
-            return True
-        no_chief = name == "TF_CONFIG" and not chief_types & set(cluster)
-        return bool(no_chief and task.get("type") == "worker" and int(task.get("index", 0)) == 0)
-    return True
+    """True for the replica that writes: the chief of the cluster TF_CONFIG or CLUSTER_SPEC
+    describes (distributed.read_cluster, the same reading that decides who trains as chief),
+    or the only replica when neither is set."""
+    from pipeline.training.distributed import read_cluster
+
+    cluster = read_cluster(environ)
+    return cluster is None or cluster.is_chief
 
 
 def run_prefix(model_dir: str) -> str:

@@ -43,10 +43,11 @@ def test_nothing_is_copied_outside_a_job_or_by_a_worker(gcs_client: Any, fake_ru
 
 @pytest.mark.parametrize(("environ", "chief"), [
     ({}, True),
-    ({"CLUSTER_SPEC": json.dumps({"task": {"type": "workerpool0", "index": 0}})}, True),
-    ({"TF_CONFIG": json.dumps({"cluster": {"chief": ["a"], "worker": ["b"]}, "task": {"type": "worker"}})}, False),
-    ({"TF_CONFIG": json.dumps({"cluster": {"worker": ["a", "b"]}, "task": {"type": "worker", "index": 0}})}, True),
-    ({"TF_CONFIG": json.dumps({"cluster": {"worker": ["a", "b"]}, "task": {"type": "worker", "index": 1}})}, False),
+    ({"CLUSTER_SPEC": json.dumps({"cluster": {"workerpool0": ["a:1"]}, "task": {"type": "workerpool0", "index": 0}})},
+     True),
+    ({"TF_CONFIG": json.dumps({"cluster": {"chief": ["a:1"], "worker": ["b:1"]}, "task": {"type": "worker"}})}, False),
+    ({"TF_CONFIG": json.dumps({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}})}, True),
+    ({"TF_CONFIG": json.dumps({"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}})}, False),
 ])
 def test_which_replica_is_the_chief(environ: dict[str, str], chief: bool) -> None:
     assert is_chief(environ) is chief
