@@ -47,10 +47,13 @@ class DataConfig(Section):
     @field_validator("path", mode="before")
     @classmethod
     def _local_paths_stay_paths(cls, value: Any) -> Any:
-        # gs:// and bq:// stay text (Path would fold "//"); everything else is a local Path as before.
-        if isinstance(value, str) and not value.startswith(REMOTE_SCHEMES):
-            return Path(value)
-        return value
+        return data_spec(value) if isinstance(value, str) else value
+
+
+def data_spec(text: str | Path) -> Path | str:
+    """A --data / data.path value: gs:// and bq:// stay text (a Path would fold their "//");
+    everything else is a local Path."""
+    return text if isinstance(text, str) and text.startswith(REMOTE_SCHEMES) else Path(text)
 
 
 class SplitConfig(Section):

@@ -266,7 +266,7 @@ class LocalJobs:
         from pipeline.training.cloud_output import publish_run
         from pipeline.training.launch import train_or_join
 
-        run_dir = train_or_join(self.config, _data_source(request.data), request.run_dir,
+        run_dir = train_or_join(self.config, request.data, request.run_dir,
                                 profile=request.profile, streaming=request.streaming)
         if run_dir is None:  # a worker of a multi-worker training
             return TrainingResult()
@@ -292,13 +292,6 @@ class LocalJobs:
 
     def cancel(self, name: str) -> Outcome:
         raise BackendError(f"churn jobs cancel: {NO_JOBS}")
-
-
-def _data_source(text: str | None) -> Any:
-    """A local CSV as a Path; gs:// and bq:// sources as given (a Path would fold their '//')."""
-    if text is None:
-        return None
-    return text if text.startswith(("gs://", "bq://")) else Path(text)
 
 
 class LocalBackend:

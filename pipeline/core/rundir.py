@@ -13,6 +13,8 @@ version is a RunDir too. Readers go through the typed accessors here, never thro
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -178,3 +180,10 @@ class RunDir:
         if not isinstance(document, dict):
             raise RunDirError(f"{path}: expected a JSON object; train a new run with `churn train`")
         return document
+
+
+def new_run_id() -> str:
+    """<UTC timestamp>-<random suffix>: the name of a new run directory, here or in a training
+    job (names sort by time)."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{uuid.uuid4().hex[:6]}"

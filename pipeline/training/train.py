@@ -4,7 +4,6 @@ exported into a run directory that appears only when complete."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,10 +17,10 @@ import tensorflow as tf
 import yaml
 from rich.progress import Progress
 
-from pipeline.config import Config, config_as_dict
+from pipeline.config import Config, config_as_dict, data_spec
 from pipeline.core import atomic, progress
 from pipeline.core.records import RunContext
-from pipeline.core.rundir import PROFILE, TENSORBOARD
+from pipeline.core.rundir import PROFILE, TENSORBOARD, new_run_id
 from pipeline.errors import ConfigError
 from pipeline.training import baselines, calibration, data, distributed, evaluate, export, profiling
 from pipeline.training.fingerprint import data_fingerprint
@@ -54,8 +53,7 @@ def prepare_frames(frame: pd.DataFrame, config: Config) -> Frames:
 
 def new_run_dir(config: Config) -> Path:
     """artifacts/runs/<UTC timestamp>-<random suffix>."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return config.paths.runs / f"{stamp}-{uuid.uuid4().hex[:6]}"
+    return config.paths.runs / new_run_id()
 
 
 def seed_everything(seed: int) -> None:
@@ -133,8 +131,7 @@ def train_run(config: Config, data_path: Path | str | None = None, run_dir: Path
     from pipeline.training import sources
     from pipeline.training import streaming as stream
 
-    spec = data_path or config.data.path
-    data_path = Path(spec) if not str(spec).startswith(("gs://", "bq://")) else spec  # type: ignore[assignment]
+    spec = data_spec(data_path or config.data.path)
     final = Path(run_dir) if run_dir else new_run_dir(config)
     atomic.probe_new_directory(final)  # occupied or unwritable: refused before any work
     with progress.make_progress() as bar:
@@ -150,7 +147,7 @@ def train_run(config: Config, data_path: Path | str | None = None, run_dir: Path
                 frame = sources.load_frame(data_source)
             frames = prepare_frames(frame, config)
         with atomic.staged_directory(final) as staging:
-            context = write_inputs(staging, config, source or data_path, frame, final.name)
+            context = write_inputs(staging, config, source or spec, frame, final.name)
             seed_everything(config.train.seed)
             log_dir = staging / "tensorboard" if config.train.tensorboard else None
             model, history = fit_keras(frames, config, log_dir, bar, strategy)

@@ -11,9 +11,7 @@ trains exactly what `churn train` would train here.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,23 +24,17 @@ from pipeline.backends.vertex.api_errors import translate_errors
 from pipeline.backends.vertex.jobs import clients, job_of, placeholder_name
 from pipeline.backends.vertex.plan import Plan, PlanStep, plan_file
 from pipeline.backends.vertex.session import require_bucket, require_project
-from pipeline.config import Config, config_as_dict
+from pipeline.config import REMOTE_SCHEMES, Config, config_as_dict
+from pipeline.core.rundir import new_run_id
 from pipeline.errors import DataError
 
 CONTAINER_COMMAND = ["python", "-m", "pipeline"]
 CONTAINER_RUNS = "/tmp/churn/runs"  # noqa: S108 - inside the job's container, not here
 SPEC_FILE = "custom_job_spec.yaml"
-REMOTE_SCHEMES = ("gs://", "bq://")
 # What the job's `churn train` must see as here: the sections training reads.
 PASSED_SECTIONS = ("split", "train", "evaluate")
 PASSED_KEYS = (("data", "label_column"), ("data", "id_column"), ("registry", "model_name"),
                ("monitor", "numeric_bins"), ("vertex", "kms_key_name"))
-
-
-def new_run_id() -> str:
-    """<UTC timestamp>-<random suffix>, as `churn train` names run directories."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return f"{stamp}-{uuid.uuid4().hex[:6]}"
 
 
 def training_output_prefix(config: Config, run_id: str) -> str:
