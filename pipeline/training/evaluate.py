@@ -73,16 +73,24 @@ def metrics_document(test: Scores, validation: Scores, config: EvaluateConfig, r
                   for name in MODEL_NAMES}
     if keras_threshold is not None:
         thresholds["keras"] = float(keras_threshold)
+    test_metrics = {name: classification_metrics(test.labels, test.by_model[name], thresholds[name])
+                    for name in MODEL_NAMES}
+    return metrics_layout(test_metrics, validation, thresholds, config, rows, len(test.labels))
+
+
+def metrics_layout(test_metrics: dict[str, dict[str, float]], validation: Scores, thresholds: dict[str, float],
+                   config: EvaluateConfig, rows: int, test_rows: int) -> dict[str, Any]:
+    """metrics.json's common keys, in order, whether the test metrics were computed in memory
+    or streamed: test.<model>.<metric>, validation ROC-AUC, thresholds, rows, split sizes."""
     return {
-        "test": {name: classification_metrics(test.labels, test.by_model[name], thresholds[name])
-                 for name in MODEL_NAMES},
+        "test": test_metrics,
         "validation": {name: {"roc_auc": float(skm.roc_auc_score(validation.labels, validation.by_model[name]))}
                        for name in MODEL_NAMES},
         "threshold": thresholds["keras"],
         "thresholds": thresholds,
         "threshold_strategy": config.threshold_strategy,
         "rows": int(rows),
-        "split_rows": {"test": int(len(test.labels)), "validation": int(len(validation.labels))},
+        "split_rows": {"test": int(test_rows), "validation": int(len(validation.labels))},
     }
 
 

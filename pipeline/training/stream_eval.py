@@ -153,23 +153,16 @@ def validation_thresholds(validation: Scores, raw: np.ndarray, config: EvaluateC
 def metrics_document(test: TestAccumulator, validation: Scores, config: EvaluateConfig, rows: int
                      ) -> dict[str, Any]:
     """metrics.json with evaluate.write_evaluation's keys, in its order."""
-    from sklearn import metrics as skm
+    from pipeline.training.evaluate import metrics_layout
 
     thresholds = {name: binned.threshold for name, binned in test.models.items()}
     coverage = test.coverage.result()
-    return {
-        "test": {name: test.models[name].metrics() for name in MODEL_NAMES},
-        "validation": {name: {"roc_auc": float(skm.roc_auc_score(validation.labels, validation.by_model[name]))}
-                       for name in MODEL_NAMES},
-        "threshold": thresholds["keras"],
-        "thresholds": thresholds,
-        "threshold_strategy": config.threshold_strategy,
-        "rows": int(rows),
-        "split_rows": {"test": test.models["keras"].rows, "validation": int(len(validation.labels))},
-        "interval_coverage": {k: coverage[k] for k in ("bin_coverage", "row_coverage", "inside_bin_coverage",
-                                                       "extended_rows") if coverage[k] is not None},
-        "uncalibrated": {"keras": test.raw.metrics(), "threshold": test.raw.threshold},
-    }
+    document = metrics_layout({name: test.models[name].metrics() for name in MODEL_NAMES}, validation,
+                              thresholds, config, rows, test.models["keras"].rows)
+    document["interval_coverage"] = {k: coverage[k] for k in ("bin_coverage", "row_coverage", "inside_bin_coverage",
+                                                              "extended_rows") if coverage[k] is not None}
+    document["uncalibrated"] = {"keras": test.raw.metrics(), "threshold": test.raw.threshold}
+    return document
 
 
 def write_plots(directory: Path, test: TestAccumulator, document: dict[str, Any], history: dict[str, list[float]],
