@@ -38,7 +38,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -55,7 +55,7 @@ from pipeline.serving.answers import error_body, tfserving_body
 from pipeline.serving.batching import MicroBatcher
 from pipeline.serving.instances import ID_SIGNATURE, Batch, RequestError, parse_request
 from pipeline.serving.metrics import CONTENT_TYPE, ServerMetrics
-from pipeline.serving.reading import JSON, check_content_type, header, parse_json, read_body
+from pipeline.serving.reading import JSON, REQUESTS_IN_PROGRESS, check_content_type, header, parse_json, read_body
 from pipeline.serving.scorer import Scorer
 from pipeline.training import schema
 
@@ -206,8 +206,7 @@ class _PredictRoute:
         await send({"type": "http.response.body", "body": body})
 
 
-@dataclass(frozen=True)
-class _LoggedScores:
+class _LoggedScores(NamedTuple):
     """What the prediction log keeps per instance, from the signature's outputs."""
 
     probability: np.ndarray
@@ -247,6 +246,7 @@ class _Predictor:
         self.deployed_model_id = f"{scorer.name}-{scorer.version_id}"
         self.token = settings.token.encode() if settings.token else None
         self.request_ids = _RequestIds()
+        self.in_flight = 0  # requests between arrival and answer: 1 means this one is alone
 
     def model_resource(self, project: str | None, location: str | None) -> str:
         return (f"projects/{project or self.settings.project}/locations/{location or self.settings.location}"
@@ -270,6 +270,7 @@ class _Predictor:
         started = time.perf_counter()
         request_id = self.request_ids.next()
         extra: list[tuple[bytes, bytes]] = []
+        self.in_flight += 1
         try:
             status, content = 200, await self._predict(scope, receive, request_id, spec, started)
         except RequestError as exc:
@@ -286,6 +287,8 @@ class _Predictor:
             log.exception("request %s failed", request_id)
             status, content = 500, self.error_body(RequestError(500, "internal", f"internal error (request id "
                                                                 f"{request_id})"), spec.protocol)
+        finally:
+            self.in_flight -= 1
         body = orjson.dumps(content)
         self.metrics.observe(spec.template, status, time.perf_counter() - started)
         return status, body, [(b"content-type", b"application/json"),
@@ -310,13 +313,13 @@ class _Predictor:
         parsed = parse_request(payload, spec.protocol, self.settings.max_instances)
         if parsed.unusual:
             self.metrics.observe_unusual(parsed.unusual)
-        outputs = await self._outputs(parsed.batch, parsed.signature)
+        outputs = await self._outputs(parsed.batch, parsed.signature, self._alone(scope))
         latency_ms = (time.perf_counter() - started) * 1000.0
         interval = outputs["interval"]
         scores = _LoggedScores(outputs["churn_probability"], interval[:, 0], interval[:, 1], outputs["churn"])
         await self.log.append(predlog.request_record(
             request_id, predlog.utc_timestamp(), self.scorer.version_id, name, latency_ms, parsed.instances,
-            parsed.batch.numeric[:, 3], parsed.batch.customer_ids, scores))
+            parsed.batch.numeric[:, 3], parsed.batch.customer_ids, scores), alone=self._alone(scope))
         self.metrics.observe_predictions(scores.probability)
         answer = tfserving_body(outputs, parsed.columnar)
         if spec.vertex_fields:
@@ -325,8 +328,14 @@ class _Predictor:
                           modelDisplayName=self.scorer.name, modelVersionId=self.scorer.version_id)
         return answer
 
-    async def _outputs(self, batch: Batch, signature: str) -> dict[str, np.ndarray]:
-        outputs = dict(await self.batcher.outputs(batch))
+    def _alone(self, scope: Scope) -> bool:
+        """No other request in progress: none to share a model call or a commit with. The
+        HTTP layer's set also holds requests whose task has not run yet."""
+        in_progress = scope.get(REQUESTS_IN_PROGRESS)
+        return self.in_flight == 1 and (in_progress is None or len(in_progress) <= 1)
+
+    async def _outputs(self, batch: Batch, signature: str, alone: bool) -> dict[str, np.ndarray]:
+        outputs = dict(await self.batcher.outputs(batch, alone=alone))
         if signature == ID_SIGNATURE:
             outputs[schema.ID_COLUMN] = np.array(batch.customer_ids, dtype=object)
         return outputs

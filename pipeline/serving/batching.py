@@ -2,9 +2,10 @@
 
 Requests validated in the same event-loop turn are scored together. With the NumPy engine
 a call costs microseconds, so nothing waits longer than that turn (window 0) and the call
-runs on the loop. With the SavedModel engine a call costs about 0.4 ms or more whatever the
-batch size, so the first request of a batch waits `serve.batch_window_ms` for company and
-the call runs on a worker thread (TensorFlow releases the GIL), while the next batch gathers.
+runs on the loop; a request with no other in flight is scored at once. With the SavedModel
+engine a call costs about 0.4 ms or more whatever the batch size, so the first request of a
+batch waits `serve.batch_window_ms` for company and the call runs on a worker thread
+(TensorFlow releases the GIL), while the next batch gathers.
 """
 
 from __future__ import annotations
@@ -35,8 +36,12 @@ class MicroBatcher:
         slow = scorer.engine == "savedmodel"
         return cls(scorer, window_ms if slow else 0.0, threaded=slow)
 
-    async def outputs(self, batch: Batch) -> Outputs:
-        """The outputs for `batch`, computed in one model call with its neighbours."""
+    async def outputs(self, batch: Batch, alone: bool = False) -> Outputs:
+        """The outputs for `batch`, computed in one model call with its neighbours. `alone`:
+        the caller is the only request in flight; with the NumPy engine it is then scored at
+        once, in the caller's turn (no one could join it)."""
+        if alone and self._executor is None and not self._busy:
+            return self.scorer.outputs(batch)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._pending.append((batch, future))

@@ -15,6 +15,9 @@ connection this protocol adds:
     connections    more than limit_concurrency open: 503 at once, closed
     bad framing    uvicorn's plain-text 400 becomes the JSON error body of every other 4xx
 
+Each request's scope also carries uvicorn's set of requests in progress (reading.
+REQUESTS_IN_PROGRESS), so the app knows when a request is alone.
+
 Refusals are JSON {"error": {...}} like the app's, carry Connection: close, and are
 counted in churn_connections_refused_total{reason}.
 """
@@ -29,6 +32,8 @@ from typing import Any, ClassVar
 
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from pipeline.serving.reading import REQUESTS_IN_PROGRESS
 
 BODY_GRACE_S = 1.0
 
@@ -113,6 +118,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_headers = False
         self._headers_done += 1
         self._arm(self.limits.body_timeout_s + BODY_GRACE_S, self._body_too_slow)
+        self.scope[REQUESTS_IN_PROGRESS] = self.tasks  # type: ignore[literal-required]  # uvicorn's live set
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:

@@ -55,13 +55,14 @@ def _open_reader(path: Path) -> sqlite3.Connection:
 
 def _frame(records: list[tuple]) -> pd.DataFrame:
     columns: dict[str, list[Any]] = {name: [] for name in (*META_COLUMNS, *SCORE_COLUMNS)}
-    features: list[dict[str, Any]] = []
+    features: list[list[Any]] = []
     for request_id, timestamp, version, endpoint, latency, _size, instances in records:
         for index, (customer, values, probability, lower, upper, churn) in enumerate(orjson.loads(instances)):
             for name, value in zip(columns, (request_id, index, timestamp, version, endpoint, customer,
                                              probability, lower, upper, churn, latency), strict=True):
                 columns[name].append(value)
-            features.append(values)
+            # values in schema.FEATURES order; an object by name in logs written before 2026-12
+            features.append(values if type(values) is list else [values.get(name) for name in schema.FEATURES])
     table = pd.DataFrame.from_records(features, columns=list(schema.FEATURES))
     frame = pd.DataFrame({name: pd.Series(columns[name], dtype="string") for name in META_COLUMNS})
     frame["instance"] = pd.Series(columns["instance"], dtype="int64")

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Info, generate_latest
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -32,34 +32,69 @@ UNTIMED_STATUSES = frozenset({408, 499})  # a slow or vanished client: its wait 
 SCORE_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
 
 
-class ScoreHistogram(Collector):
-    """A histogram fed whole arrays at once: one np.searchsorted per request instead of
-    one observe() call per instance."""
+class _Series:
+    """One histogram series: a count per bucket (the last one above the top bound) and the sum."""
 
-    def __init__(self, name: str, documentation: str, buckets: tuple[float, ...]) -> None:
-        self.name = name
-        self.documentation = documentation
-        self.bounds = np.asarray(buckets, dtype=np.float64)
-        self.bound_list = [float(b) for b in buckets]
-        self.counts = np.zeros(len(buckets) + 1, dtype=np.int64)  # last slot: above the top bound
+    __slots__ = ("bounds", "bound_list", "counts", "total")
+
+    def __init__(self, bounds: np.ndarray, bound_list: list[float]) -> None:
+        self.bounds = bounds
+        self.bound_list = bound_list
+        self.counts = np.zeros(len(bound_list) + 1, dtype=np.int64)
         self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bound_list, value)] += 1
+        self.total += value
 
     def observe_many(self, values: np.ndarray) -> None:
         if len(values) <= _SMALL:  # NumPy's per-call overhead dominates for a few values
             for value in values.tolist():
-                self.counts[bisect.bisect_left(self.bound_list, value)] += 1
-                self.total += value
+                self.observe(value)
             return
         slots = np.searchsorted(self.bounds, values, side="left")
         self.counts += np.bincount(slots, minlength=len(self.counts))
         self.total += float(np.sum(values))
 
+
+class LoopHistogram(Collector):
+    """A Prometheus histogram for the event loop's thread: an observation is one bisect and
+    two additions (prometheus_client's Histogram takes a lock and walks the buckets in
+    Python), and whole arrays go in with one np.searchsorted. Same exposition."""
+
+    def __init__(self, name: str, documentation: str, buckets: tuple[float, ...],
+                 labelnames: tuple[str, ...] = ()) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = labelnames
+        self.bounds = np.asarray(buckets, dtype=np.float64)
+        self.bound_list = [float(b) for b in buckets]
+        self._series: dict[tuple[str, ...], _Series] = {}
+
+    def labels(self, *values: str) -> _Series:
+        """The series for these label values (created on first use)."""
+        series = self._series.get(values)
+        if series is None:
+            if len(values) != len(self.labelnames):
+                raise ValueError(f"{self.name}: expected labels {self.labelnames}, got {values}")
+            series = self._series[values] = _Series(self.bounds, self.bound_list)
+        return series
+
+    def observe(self, value: float) -> None:
+        self.labels().observe(value)
+
+    def observe_many(self, values: np.ndarray) -> None:
+        self.labels().observe_many(values)
+
     def collect(self) -> Iterator[HistogramMetricFamily]:
-        cumulative = np.cumsum(self.counts)
-        buckets = [(floatToGoString(bound), float(count))
-                   for bound, count in zip(self.bound_list, cumulative, strict=False)]
-        buckets.append(("+Inf", float(cumulative[-1])))
-        yield HistogramMetricFamily(self.name, self.documentation, buckets=buckets, sum_value=self.total)
+        family = HistogramMetricFamily(self.name, self.documentation, labels=list(self.labelnames))
+        for values, series in list(self._series.items()):
+            cumulative = np.cumsum(series.counts).tolist()
+            buckets = [(floatToGoString(bound), float(count))
+                       for bound, count in zip(self.bound_list, cumulative, strict=False)]
+            buckets.append(("+Inf", float(cumulative[-1])))
+            family.add_metric(list(values), buckets, series.total)
+        yield family
 
 
 class ServerMetrics:
@@ -69,17 +104,18 @@ class ServerMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter("churn_requests", "Requests answered, by route template and HTTP status.",
                                 ["route", "status"], registry=self.registry)
-        self.latency = Histogram("churn_request_latency_seconds", "Time from request to answer.",
-                                 ["route"], buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.instances = Histogram("churn_request_instances", "Instances per predict request.",
-                                   buckets=INSTANCE_BUCKETS, registry=self.registry)
+        self.latency = LoopHistogram("churn_request_latency_seconds", "Time from request to answer.",
+                                     LATENCY_BUCKETS, ("route",))
+        self.instances = LoopHistogram("churn_request_instances", "Instances per predict request.",
+                                       INSTANCE_BUCKETS)
         self.refused = Counter("churn_connections_refused", "Connections closed before a request reached "
                                "the app, by reason.", ["reason"], registry=self.registry)
         self.unusual = Counter("churn_unusual_inputs", "Instances scored with a value outside the training "
                                "range or a category outside the vocabulary (TF Serving scores them too).",
                                ["kind", "feature"], registry=self.registry)
-        self.scores = ScoreHistogram("churn_prediction_score", "Churn probabilities served.", SCORE_BUCKETS)
-        self.registry.register(self.scores)
+        self.scores = LoopHistogram("churn_prediction_score", "Churn probabilities served.", SCORE_BUCKETS)
+        for histogram in (self.latency, self.instances, self.scores):
+            self.registry.register(histogram)
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
         info = Info("churn_model", "The model version being served.", registry=self.registry)
         info.info({"name": model_name, "version": version_id, "engine": engine})
@@ -101,7 +137,7 @@ class ServerMetrics:
 
     def observe_predictions(self, probabilities: np.ndarray) -> None:
         """Record the instances and scores of one successful predict request."""
-        self.instances.observe(len(probabilities))
+        self.instances.observe(float(len(probabilities)))
         self.scores.observe_many(probabilities)
 
     def observe_unusual(self, counts: Mapping[tuple[str, str], int]) -> None:

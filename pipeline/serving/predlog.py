@@ -2,14 +2,19 @@
 
 Storage: one SQLite row per answered request in `requests` (request id, UTC timestamp,
 model version, endpoint, latency, and a JSON array with one [customerID, features,
-probability, interval lower, interval upper, churn] entry per instance). One row per
-request keeps a 100-instance request to one insert; the view `predictions` shows one row
-per instance for SQL users, and `iter_log_frames` yields one row per instance with a
+probability, interval lower, interval upper, churn] entry per instance, features being the
+values in schema.FEATURES order; logs written before 2026-12 hold them as an object by
+name, and both are read). One row per request keeps a 100-instance request to one insert,
+and values without their names keep it to about 40% of the bytes, written twice (WAL, then
+checkpoint); the view `predictions` shows one row per instance for SQL users, its
+`features` an object by name, and `iter_log_frames` yields one row per instance with a
 column per feature (the API monitoring reuses).
 
 Group commit: while one transaction commits, the requests arriving meanwhile queue up and
 go into the next one; each request is released only when the transaction holding it has
-committed. The database is in WAL mode. With sync "normal" a commit only appends to the WAL
+committed. A request the server handles alone (`append(..., alone=True)`: no other request
+in flight and no commit pending) is committed at once, in the caller's turn, with no queue.
+The database is in WAL mode. With sync "normal" a commit only appends to the WAL
 (no fsync, ~10-20 us), so it runs on the event loop: no thread hand-off per request (two
 wake-ups and a GIL hand-over, which on a loaded machine cost more than the commit). It never
 waits there: when the log is locked by another process, or must be reopened, the batch goes
@@ -17,12 +22,14 @@ to the log's worker thread, which waits for a lock at most `busy_timeout_ms`, th
 waiting requests fail (the server answers 503). Commits with sync "full" (an fsync each)
 always run on that thread. SQLite's automatic checkpoint (which fsyncs the database from
 inside a commit) is off; the worker thread checkpoints every CHECKPOINT_PAGES pages written,
-between commits, so no commit and no event-loop turn waits for it.
+between commits, so no commit and no event-loop turn waits for it. (On a connection of its
+own, running beside the commits, the checkpoint made each commit about twice as slow.)
 
-The file on disk is checked before and after each commit (device and inode of the
-database, -wal and -shm files): a log deleted or replaced under a running server is
-noticed, the batch that may have gone into the old file fails, and the next batch starts
-a new log at the same path. So an acknowledged record is always in the file at `path`.
+The file on disk is checked after each commit (device and inode of the database, -wal and
+-shm files, against those at opening): a log deleted or replaced under a running server is
+noticed, and the batch that went into the old file is written again by the worker thread,
+which opens a new log at the same path (and checks before and after its own commit: a log
+replaced during that one fails the batch). So an acknowledged record is always in the file at `path`.
 New log files are created mode 0600 (they hold customer IDs); SQLite gives the -wal and
 -shm files the database's mode.
 
@@ -46,6 +53,7 @@ import operator
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -79,17 +87,23 @@ CREATE TABLE IF NOT EXISTS requests (
     size INTEGER NOT NULL, instances TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS requests_timestamp ON requests (timestamp);
 """
-_VIEW = """
-CREATE VIEW IF NOT EXISTS predictions AS
+_FEATURES_BY_NAME = "json_object({})".format(", ".join(
+    f"'{name}', json_extract(i.value, '$[1][{index}]')" for index, name in enumerate(schema.FEATURES)))
+_VIEW = f"""
+CREATE VIEW predictions AS
 SELECT r.request_id AS request_id, CAST(i.key AS INTEGER) AS instance, r.timestamp AS timestamp,
        r.model_version AS model_version, r.endpoint AS endpoint,
-       json_extract(i.value, '$[0]') AS customer_id, json_extract(i.value, '$[1]') AS features,
+       json_extract(i.value, '$[0]') AS customer_id,
+       CASE json_type(i.value, '$[1]') WHEN 'array' THEN {_FEATURES_BY_NAME}
+            ELSE json_extract(i.value, '$[1]') END AS features,
        json_extract(i.value, '$[2]') AS churn_probability, json_extract(i.value, '$[3]') AS interval_lower,
        json_extract(i.value, '$[4]') AS interval_upper, json_extract(i.value, '$[5]') AS churn,
        r.latency_ms AS latency_ms
 FROM requests AS r, json_each(r.instances) AS i;
 """
 _TOTAL_CHARGES = operator.itemgetter("TotalCharges")
+_FEATURE_VALUES = operator.itemgetter(*schema.FEATURES)
+_TOTAL_CHARGES_AT = schema.FEATURES.index("TotalCharges")
 _INSERT = f"INSERT INTO requests ({', '.join(_RECORD)}) VALUES ({', '.join('?' * len(_RECORD))})"
 
 
@@ -104,8 +118,21 @@ class _NotNow(Exception):
 
 def utc_timestamp(moment: dt.datetime | None = None) -> str:
     """The log's timestamp text: UTC, microseconds, sortable as text (2026-01-31T12:00:00.000000Z)."""
-    moment = dt.datetime.now(dt.timezone.utc) if moment is None else moment.astimezone(dt.timezone.utc)
-    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if moment is None:
+        return _now_timestamp()
+    return moment.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+_second_text: list[Any] = [None, ""]  # [whole second, its text]: one strftime per second, not per request
+
+
+def _now_timestamp() -> str:
+    """utc_timestamp() of now, from the system clock in nanoseconds (what datetime.now reads)."""
+    micros = time.time_ns() // 1000
+    second, fraction = divmod(micros, 1_000_000)
+    if _second_text[0] != second:
+        _second_text[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
+    return f"{_second_text[1]}.{fraction:06d}Z"
 
 
 class PredictionLog:
@@ -126,6 +153,7 @@ class PredictionLog:
         self.commit_on_loop = sync == "normal" if commit_on_loop is None else commit_on_loop
         self._unsaved_pages = 0  # written to the WAL since the last checkpoint, roughly
         self._connection: sqlite3.Connection | None = None
+        self._files = tuple(f"{self.path}{suffix}" for suffix in _COMPANIONS)
         self._identity: tuple | None = None
         self._closed = False
         self._pending: list[tuple[tuple, asyncio.Future]] = []
@@ -138,10 +166,20 @@ class PredictionLog:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prediction-log")
         return self
 
-    async def append(self, record: tuple) -> None:
+    async def append(self, record: tuple, alone: bool = False) -> None:
         """Append one request's record (see request_record); return once it is committed
-        (raise PredictionLogError if it could not be)."""
+        (raise PredictionLogError if it could not be). `alone`: the caller is the only
+        request in flight, so there is no one to group with: commit now, without queueing."""
         loop = asyncio.get_running_loop()
+        if alone and self.commit_on_loop and not self._flushing and self._executor is not None:
+            outcome = self._commit_batch([record], on_loop=True)
+            if not isinstance(outcome, _NotNow):
+                if self._checkpoint_due():
+                    self._flushing = True  # commits queue until the checkpoint is done
+                    self._start_checkpoint(loop)
+                if outcome is not None:
+                    raise outcome
+                return
         future = loop.create_future()
         self._pending.append((record, future))
         if not self._flushing:
@@ -153,6 +191,7 @@ class PredictionLog:
         """Append and commit one record now (callers without an event loop)."""
         error = self._commit_batch([record])
         if self._unsaved_pages >= CHECKPOINT_PAGES:
+            self._unsaved_pages = 0
             self._checkpoint()
         if error is not None:
             raise error
@@ -163,9 +202,7 @@ class PredictionLog:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        self._close_connections()
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         batch, self._pending = self._pending, []
@@ -186,12 +223,20 @@ class PredictionLog:
         for _, future in batch:
             if not future.done():
                 future.set_result(None) if error is None else future.set_exception(error)
-        if self._unsaved_pages >= CHECKPOINT_PAGES and self._executor is not None and not self._closed:
-            # Between two commits, so nothing else uses the connection; requests queue meanwhile.
-            work = loop.run_in_executor(self._executor, self._checkpoint)
-            work.add_done_callback(lambda _: self._next_flush(loop))
+        if self._checkpoint_due():
+            self._start_checkpoint(loop)
             return
         self._next_flush(loop)
+
+    def _checkpoint_due(self) -> bool:
+        return self._unsaved_pages >= CHECKPOINT_PAGES and self._executor is not None and not self._closed
+
+    def _start_checkpoint(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Checkpoint on the log thread between two commits (nothing else uses the
+        connection; requests queue meanwhile), then go on with the queue."""
+        self._unsaved_pages = 0
+        work = loop.run_in_executor(self._executor, self._checkpoint)
+        work.add_done_callback(lambda _: self._next_flush(loop))
 
     def _next_flush(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._pending:
@@ -201,7 +246,6 @@ class PredictionLog:
 
     def _checkpoint(self) -> None:
         """Copy the WAL's pages into the database (PASSIVE: readers are not waited for)."""
-        self._unsaved_pages = 0
         try:
             if self._connection is not None:
                 self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
@@ -220,14 +264,16 @@ class PredictionLog:
                 if on_loop:
                     return _NotNow()
                 self._reconnect()
-            elif _file_identity(self.path) != self._identity:
-                if on_loop:
-                    return _NotNow()
+            elif not on_loop and _file_identity(self._files) != self._identity:
                 log.warning("%s was deleted or replaced while the server ran: starting a new "
                             "prediction log there", self.path)
                 self._reconnect()
             self._commit_with_lock_wait(records, 0.0 if on_loop else self.busy_timeout_ms)
-            if _file_identity(self.path) != self._identity:
+            # One check per commit on the loop: the file at `path` is still the one written to.
+            # When it is not, the thread writes the records again, into a new log there.
+            if _file_identity(self._files) != self._identity:
+                if on_loop:
+                    return _NotNow()
                 raise PredictionLogError(f"{self.path}: the prediction log was deleted or replaced during a "
                                          "write; the next request starts a new log")
             self._unsaved_pages += 2 + sum(len(record[-1]) for record in records) // _RECORD_BYTES_PER_PAGE
@@ -251,12 +297,15 @@ class PredictionLog:
             if switch:
                 connection.execute("PRAGMA busy_timeout = 0")
 
-    def _reconnect(self) -> None:
-        # Close the old connection first: closing the last connection to a WAL database
-        # unlinks the -wal and -shm files by name, which must not hit the new log's files.
+    def _close_connections(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+    def _reconnect(self) -> None:
+        # Close the old connection first: closing the last connection to a WAL database
+        # unlinks the -wal and -shm files by name, which must not hit the new log's files.
+        self._close_connections()
         try:
             self._connection = connect(self.path, self.sync, self.busy_timeout_ms)
             self._connection.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoint
@@ -264,7 +313,7 @@ class PredictionLog:
                 self._connection.execute("PRAGMA busy_timeout = 0")
         except (sqlite3.Error, OSError) as exc:
             raise PredictionLogError(f"{self.path}: cannot open the prediction log ({exc})") from None
-        self._identity = _file_identity(self.path)
+        self._identity = _file_identity(self._files)
 
     def _require_connection(self) -> sqlite3.Connection:
         if self._connection is None:
@@ -272,12 +321,12 @@ class PredictionLog:
         return self._connection
 
 
-def _file_identity(path: Path) -> tuple:
-    """(device, inode) of the database and its -wal and -shm files, None where missing."""
+def _file_identity(files: tuple[str, ...]) -> tuple:
+    """(device, inode) of each of the database's files (path, -wal, -shm), None where missing."""
     identity: list[tuple[int, int] | None] = []
-    for suffix in _COMPANIONS:
+    for name in files:
         try:
-            status = os.stat(f"{path}{suffix}")
+            status = os.stat(name)
         except FileNotFoundError:
             identity.append(None)
         else:
@@ -298,10 +347,27 @@ def connect(path: Path, sync: str = "normal", busy_timeout_ms: float = DEFAULT_B
     connection.execute(f"PRAGMA synchronous={sync.upper()}")
     connection.executescript(_CREATE)
     try:
-        connection.execute(_VIEW)
+        _create_view(connection)
     except sqlite3.OperationalError as exc:  # an SQLite built without JSON functions
         log.warning("%s: no per-instance SQL view (%s); the log itself is complete", path, exc)
     return connection
+
+
+def _create_view(connection: sqlite3.Connection) -> None:
+    """The `predictions` view as this version defines it (a log of an older version had
+    another definition of it: the view is ours, so it is replaced)."""
+    found = connection.execute("SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'predictions'"
+                               ).fetchone()
+    if found is not None and found[0].strip() == _VIEW.strip():
+        return
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        connection.execute("DROP VIEW IF EXISTS predictions")
+        connection.execute(_VIEW)
+        connection.execute("COMMIT")
+    except sqlite3.Error:
+        connection.execute("ROLLBACK")
+        raise
 
 
 def _create_private(path: Path) -> None:
@@ -339,17 +405,16 @@ def _outcome(done: asyncio.Future) -> BaseException | None:
 def request_record(request_id: str, timestamp: str, model_version: str, endpoint: str, latency_ms: float,
                    instances: Sequence[dict[str, Any]], total_charges: Sequence[float] | np.ndarray,
                    customer_ids: Sequence[str | None], scores: Any) -> tuple:
-    """The log record of one answered request. Features are logged as the model saw them:
-    customerID has its own field and TotalCharges sent as text is stored as its number."""
-    features = list(instances)
-    # Instances hold customerID only when the request sent ids, and TotalCharges as text is
-    # rare: look at each instance only then (two C-level passes decide).
-    plain = customer_ids.count(None) == len(customer_ids) and str not in set(map(type, map(_TOTAL_CHARGES,
-                                                                                          features)))
-    for index, instance in enumerate(() if plain else features):
-        if schema.ID_COLUMN in instance or type(instance["TotalCharges"]) is str:
-            features[index] = {k: v for k, v in instance.items() if k != schema.ID_COLUMN}
-            features[index]["TotalCharges"] = float(total_charges[index])
+    """The log record of one answered request. Features are logged as the model saw them, as
+    values in schema.FEATURES order: customerID has its own field and TotalCharges sent as
+    text is stored as its number."""
+    features: list[Any] = list(map(_FEATURE_VALUES, instances))
+    # TotalCharges as text is rare: look at each instance only then (one C-level pass decides).
+    if str in set(map(type, map(_TOTAL_CHARGES, instances))):
+        for index, instance in enumerate(instances):
+            if type(instance["TotalCharges"]) is str:
+                features[index] = list(features[index])
+                features[index][_TOTAL_CHARGES_AT] = float(total_charges[index])
     entries = zip(customer_ids, features, scores.probability.tolist(), scores.lower.tolist(),
                   scores.upper.tolist(), scores.churn.tolist(), strict=True)
     return (request_id, timestamp, model_version, endpoint, latency_ms, len(features),

@@ -17,6 +17,10 @@ from pipeline.serving.instances import RequestError
 
 JSON = "application/json"
 CLIENT_GONE = 499  # nginx's code for a client that closed the connection before the answer
+# Scope key under which the HTTP layer (pipeline.serving.connections) passes the server's
+# set of requests in progress, so the app can tell a request that is alone from one that
+# has company queued behind it (a task created but not yet run).
+REQUESTS_IN_PROGRESS = "churn.requests_in_progress"
 
 
 def header(scope: Scope, name: bytes) -> bytes | None:

@@ -168,6 +168,51 @@ def logged_count(path: Path) -> int:
             return 0
 
 
+def test_features_are_logged_as_values_in_schema_order(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "log.sqlite").open()
+    log.write(rows("a", 2, customerID="7590-VHVEG", TotalCharges=0))
+    log.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "log.sqlite")) as db:
+        (stored,) = db.execute("SELECT instances FROM requests").fetchone()
+        by_name = json.loads(db.execute("SELECT features FROM predictions LIMIT 1").fetchone()[0])
+    entries = json.loads(stored)
+    expected = [0.0 if name == "TotalCharges" else VALID[name] for name in schema.FEATURES]
+    assert [entry[0] for entry in entries] == ["7590-VHVEG"] * 2 and entries[0][1] == expected
+    assert by_name == dict(zip(schema.FEATURES, expected, strict=True))  # the view names them again
+    scores = Scores(*(np.full(1, 0.5) for _ in range(4)))
+    as_text = predlog.request_record("b", predlog.utc_timestamp(T0), "3", "e", 1.0, [dict(VALID, TotalCharges=" ")],
+                                     [0.0], [None], scores)
+    assert json.loads(as_text[-1])[0][1] == expected  # TotalCharges sent as text: the number the model saw
+
+
+OLD_VIEW = """CREATE VIEW IF NOT EXISTS predictions AS
+SELECT r.request_id AS request_id, CAST(i.key AS INTEGER) AS instance,
+       json_extract(i.value, '$[1]') AS features FROM requests AS r, json_each(r.instances) AS i"""
+
+
+def test_logs_of_the_earlier_layout_are_read_and_their_view_replaced(tmp_path: Path) -> None:
+    """Logs written before features were stored as values hold an object by name."""
+    path = tmp_path / "log.sqlite"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.executescript(predlog._CREATE)
+        db.execute(OLD_VIEW)
+        old = [[None, dict(VALID), 0.7, 0.6, 0.8, True]]
+        db.execute(predlog._INSERT, ("old", predlog.utc_timestamp(T0), "3", "churn-endpoint", 1.5, 1,
+                                     json.dumps(old)))
+        db.commit()
+    log = PredictionLog(path).open()
+    log.write(rows("new"))
+    log.close()
+    frame = pd.concat(predlog.iter_log_frames(path), ignore_index=True)
+    assert frame["request_id"].tolist() == ["old", "new"]
+    assert frame["Contract"].tolist() == ["Month-to-month"] * 2 and frame["tenure"].tolist() == [1.0, 1.0]
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        features = [json.loads(text) for (text,) in db.execute("SELECT features FROM predictions")]
+        columns = [row[1] for row in db.execute("PRAGMA table_info(predictions)")]
+    assert features[0] == features[1] == {name: VALID[name] for name in schema.FEATURES}
+    assert "churn_probability" in columns  # the current view, not the old one
+
+
 def test_frames_have_one_column_per_feature(tmp_path: Path) -> None:
     log = PredictionLog(tmp_path / "log.sqlite").open()
     log.write(rows("a", 2, customerID="7590-VHVEG", TotalCharges=0))

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from pipeline.config import EvaluateConfig, load_config
 from pipeline.errors import ServingError
 from pipeline.serving import server
-from pipeline.serving.metrics import SCORE_BUCKETS, ScoreHistogram, ServerMetrics
+from pipeline.serving.metrics import SCORE_BUCKETS, LoopHistogram, ServerMetrics
 from pipeline.serving.scorer import Scorer, interval_table, sample_batch
 from pipeline.serving.server import bind_socket, check_exposure, is_loopback
 from pipeline.training import schema
@@ -80,9 +80,9 @@ def test_port_in_use_is_a_clear_error() -> None:
             bind_socket("127.0.0.1", port).close()
 
 
-def test_score_histogram_matches_prometheus_histogram() -> None:
+def test_loop_histogram_matches_prometheus_histogram() -> None:
     values = np.concatenate([np.random.default_rng(0).random(500), SCORE_BUCKETS, [0.0]])
-    ours = ScoreHistogram("score", "doc", SCORE_BUCKETS)
+    ours = LoopHistogram("score", "doc", SCORE_BUCKETS)
     ours.observe_many(values[:3])  # the small-batch path
     ours.observe_many(values[3:])  # the NumPy path
     registry = CollectorRegistry()
