@@ -129,11 +129,13 @@ def _json_outputs(outputs: dict[str, np.ndarray]) -> dict[str, Any]:
 
 
 def _printed_rows(array: np.ndarray) -> Any:
-    """json_values of a few float values, formatted one by one (1-D and 2-D without NumPy calls)."""
-    flat = list(map(_printed, array.astype(np.float32).reshape(-1).tolist()))
+    """json_values of a few float values, formatted one by one (1-D and 2-D without NumPy
+    calls beyond one tolist: the float32 values come out exact as Python floats)."""
+    if array.dtype != np.float32:
+        array = array.astype(np.float32)
+    values = array.tolist()
     if array.ndim == 1:
-        return flat
-    if array.ndim == 2 and array.shape[1]:
-        width = array.shape[1]
-        return [flat[start:start + width] for start in range(0, len(flat), width)]
-    return np.asarray(flat, dtype=np.float64).reshape(array.shape).tolist()
+        return list(map(_printed, values))
+    if array.ndim == 2:
+        return [list(map(_printed, row)) for row in values]
+    return np.asarray([_printed(x) for x in array.reshape(-1).tolist()], dtype=np.float64).reshape(array.shape).tolist()

@@ -319,7 +319,8 @@ class _Predictor:
         scores = _LoggedScores(outputs["churn_probability"], interval[:, 0], interval[:, 1], outputs["churn"])
         await self.log.append(predlog.request_record(
             request_id, predlog.utc_timestamp(), self.scorer.version_id, name, latency_ms, parsed.instances,
-            parsed.batch.numeric[:, 3], parsed.batch.customer_ids, scores), alone=self._alone(scope))
+            parsed.batch.numeric[:, 3], parsed.batch.customer_ids, scores, parsed.logged_rows),
+            alone=self._alone(scope))
         self.metrics.observe_predictions(scores.probability)
         answer = tfserving_body(outputs, parsed.columnar)
         if spec.vertex_fields:

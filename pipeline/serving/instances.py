@@ -117,6 +117,7 @@ class Parsed:
     signature: str
     columnar: bool
     unusual: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (kind, feature) -> instances
+    logged_rows: list[tuple[Any, ...]] | None = None  # the values as logged, when the fast path has them
 
 
 def parse_request(payload: Any, protocol: str, max_instances: int) -> Parsed:
@@ -137,8 +138,8 @@ def parse_request(payload: Any, protocol: str, max_instances: int) -> Parsed:
     instances = _instances_of(payload, max_instances)
     plain = encode_plain_rows(instances, names)
     if plain is not None:  # the usual request; else the general path below names the problem
-        numeric, codes, ids, found = plain
-        return Parsed(Batch(numeric, codes, ids), instances, signature, False, found)
+        numeric, codes, ids, found, logged = plain
+        return Parsed(Batch(numeric, codes, ids), instances, signature, False, found, logged)
     raw = _columns_of_rows(instances, names)
     try:  # scalars only, no extra pass over the values
         batch, unusual = _encode(dict(zip(names, raw, strict=True)), _row_place)

@@ -13,7 +13,14 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from pipeline.serving.predlog import _RECORD, META_COLUMNS, SCORE_COLUMNS, PredictionLogError, utc_timestamp
+from pipeline.serving.predlog import (
+    _RECORD,
+    LOGGED_FEATURES,
+    META_COLUMNS,
+    SCORE_COLUMNS,
+    PredictionLogError,
+    utc_timestamp,
+)
 from pipeline.training import schema
 
 
@@ -61,9 +68,9 @@ def _frame(records: list[tuple]) -> pd.DataFrame:
             for name, value in zip(columns, (request_id, index, timestamp, version, endpoint, customer,
                                              probability, lower, upper, churn, latency), strict=True):
                 columns[name].append(value)
-            # values in schema.FEATURES order; an object by name in logs written before 2026-12
-            features.append(values if type(values) is list else [values.get(name) for name in schema.FEATURES])
-    table = pd.DataFrame.from_records(features, columns=list(schema.FEATURES))
+            # values in LOGGED_FEATURES order; an object by name in logs written before 2026-12
+            features.append(values if type(values) is list else [values.get(name) for name in LOGGED_FEATURES])
+    table = pd.DataFrame.from_records(features, columns=list(LOGGED_FEATURES))
     frame = pd.DataFrame({name: pd.Series(columns[name], dtype="string") for name in META_COLUMNS})
     frame["instance"] = pd.Series(columns["instance"], dtype="int64")
     frame["timestamp"] = pd.to_datetime(pd.Series(columns["timestamp"]), utc=True, format="ISO8601")

@@ -3,10 +3,10 @@
 Storage: one SQLite row per answered request in `requests` (request id, UTC timestamp,
 model version, endpoint, latency, and a JSON array with one [customerID, features,
 probability, interval lower, interval upper, churn] entry per instance, features being the
-values in schema.FEATURES order; logs written before 2026-12 hold them as an object by
-name, and both are read). One row per request keeps a 100-instance request to one insert,
-and values without their names keep it to about 40% of the bytes, written twice (WAL, then
-checkpoint); the view `predictions` shows one row per instance for SQL users, its
+values in LOGGED_FEATURES order, the categories then the numbers; logs written before
+2026-12 hold them as an object by name, and both are read). One row per request keeps a
+100-instance request to one insert, and values without their names keep it to about 45% of
+the bytes, written twice (WAL, then checkpoint); the view `predictions` shows one row per instance for SQL users, its
 `features` an object by name, and `iter_log_frames` yields one row per instance with a
 column per feature (the API monitoring reuses).
 
@@ -87,8 +87,9 @@ CREATE TABLE IF NOT EXISTS requests (
     size INTEGER NOT NULL, instances TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS requests_timestamp ON requests (timestamp);
 """
+LOGGED_FEATURES = (*schema.CATEGORICAL_FEATURES, *schema.NUMERIC_FEATURES)  # as request parsing yields them
 _FEATURES_BY_NAME = "json_object({})".format(", ".join(
-    f"'{name}', json_extract(i.value, '$[1][{index}]')" for index, name in enumerate(schema.FEATURES)))
+    f"'{name}', json_extract(i.value, '$[1][{LOGGED_FEATURES.index(name)}]')" for name in schema.FEATURES))
 _VIEW = f"""
 CREATE VIEW predictions AS
 SELECT r.request_id AS request_id, CAST(i.key AS INTEGER) AS instance, r.timestamp AS timestamp,
@@ -102,8 +103,8 @@ SELECT r.request_id AS request_id, CAST(i.key AS INTEGER) AS instance, r.timesta
 FROM requests AS r, json_each(r.instances) AS i;
 """
 _TOTAL_CHARGES = operator.itemgetter("TotalCharges")
-_FEATURE_VALUES = operator.itemgetter(*schema.FEATURES)
-_TOTAL_CHARGES_AT = schema.FEATURES.index("TotalCharges")
+_LOGGED_VALUES = operator.itemgetter(*LOGGED_FEATURES)
+_TOTAL_CHARGES_AT = LOGGED_FEATURES.index("TotalCharges")
 _INSERT = f"INSERT INTO requests ({', '.join(_RECORD)}) VALUES ({', '.join('?' * len(_RECORD))})"
 
 
@@ -404,17 +405,25 @@ def _outcome(done: asyncio.Future) -> BaseException | None:
 
 def request_record(request_id: str, timestamp: str, model_version: str, endpoint: str, latency_ms: float,
                    instances: Sequence[dict[str, Any]], total_charges: Sequence[float] | np.ndarray,
-                   customer_ids: Sequence[str | None], scores: Any) -> tuple:
+                   customer_ids: Sequence[str | None], scores: Any,
+                   logged_rows: list[tuple[Any, ...]] | None = None) -> tuple:
     """The log record of one answered request. Features are logged as the model saw them, as
-    values in schema.FEATURES order: customerID has its own field and TotalCharges sent as
-    text is stored as its number."""
-    features: list[Any] = list(map(_FEATURE_VALUES, instances))
+    values in LOGGED_FEATURES order (`logged_rows` when request parsing has them already):
+    customerID has its own field and TotalCharges sent as text is stored as its number."""
+    if logged_rows is not None:
+        return _record(request_id, timestamp, model_version, endpoint, latency_ms, customer_ids, logged_rows, scores)
+    features: list[Any] = list(map(_LOGGED_VALUES, instances))
     # TotalCharges as text is rare: look at each instance only then (one C-level pass decides).
     if str in set(map(type, map(_TOTAL_CHARGES, instances))):
         for index, instance in enumerate(instances):
             if type(instance["TotalCharges"]) is str:
                 features[index] = list(features[index])
                 features[index][_TOTAL_CHARGES_AT] = float(total_charges[index])
+    return _record(request_id, timestamp, model_version, endpoint, latency_ms, customer_ids, features, scores)
+
+
+def _record(request_id: str, timestamp: str, model_version: str, endpoint: str, latency_ms: float,
+            customer_ids: Sequence[str | None], features: Sequence[Any], scores: Any) -> tuple:
     entries = zip(customer_ids, features, scores.probability.tolist(), scores.lower.tolist(),
                   scores.upper.tolist(), scores.churn.tolist(), strict=True)
     return (request_id, timestamp, model_version, endpoint, latency_ms, len(features),

@@ -38,22 +38,24 @@ _INTEGER = np.array([schema.NUMERIC_RANGES[name].integer for name in schema.NUME
 _DICT_ONLY = {dict}
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 Unusual = Mapping[tuple[str, str], int]  # (kind, feature) -> instances
-Encoded = tuple[np.ndarray, np.ndarray, list[Any], Unusual]  # numbers, codes, customer ids, unusual
+# numbers, codes, customer ids, unusual, and per instance its category values then its
+# numbers (the order the prediction log stores: pipeline.serving.predlog.LOGGED_FEATURES)
+Encoded = tuple[np.ndarray, np.ndarray, list[Any], Unusual, list[tuple[Any, ...]]]
 _SMALL = 8  # up to this many instances, Python checks the numbers faster than NumPy's per-call cost
 _BOUNDS = tuple((schema.NUMERIC_RANGES[name].low, schema.NUMERIC_RANGES[name].high,
                  schema.NUMERIC_RANGES[name].integer) for name in schema.NUMERIC_FEATURES)
 
 
 def encode_plain_rows(instances: list[Any], names: tuple[str, ...]) -> Encoded | None:
-    """The columns of instances.Batch and the unusual counts, for row instances that are all
-    plain and valid; else None."""
+    """The columns of instances.Batch, the unusual counts and the values as logged, for row
+    instances that are all plain and valid; else None."""
     count = len(instances)
     if set(map(type, instances)) != _DICT_ONLY or set(map(len, instances)) != {len(names)}:
         return None
     with_ids = schema.ID_COLUMN in names
     try:  # every instance has len(names) keys and all of `names`: exactly the signature's inputs
         numbers = list(map(_NUMBERS, instances))
-        categories = chain.from_iterable(map(_CATEGORIES, instances))
+        category_rows = list(map(_CATEGORIES, instances))
         ids = list(map(_ID, instances)) if with_ids else None
     except KeyError:
         return None
@@ -62,7 +64,7 @@ def encode_plain_rows(instances: list[Any], names: tuple[str, ...]) -> Encoded |
     if ids is not None and set(map(type, ids)) != _STR_ONLY:
         return None
     try:
-        codes = np.fromiter(map(_CODE_OF, cycle(_LOOKUPS), categories), dtype=np.intp,
+        codes = np.fromiter(map(_CODE_OF, cycle(_LOOKUPS), chain.from_iterable(category_rows)), dtype=np.intp,
                             count=count * _CATEGORY_COUNT)
     except (KeyError, TypeError):  # an unknown category or a value that is not a string
         return None
@@ -76,7 +78,9 @@ def encode_plain_rows(instances: list[Any], names: tuple[str, ...]) -> Encoded |
         if (np.abs(numeric) > FLOAT32_MAX).any():
             return None
         unusual = _out_of_range(numeric)
-    return numeric, codes.reshape(count, _CATEGORY_COUNT), ids if ids is not None else [None] * count, unusual
+    logged = list(map(operator.add, category_rows, numbers))  # tuples joined in C: no more lookups
+    return (numeric, codes.reshape(count, _CATEGORY_COUNT), ids if ids is not None else [None] * count, unusual,
+            logged)
 
 
 def _out_of_range(numeric: np.ndarray) -> Unusual:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from pipeline.serving import instances as general
+from pipeline.serving import predlog
 from pipeline.serving.instances import EXAMPLE_INSTANCE, ID_SIGNATURE, SIGNATURE_INPUTS, parse_request
 from pipeline.serving.rows import encode_plain_rows
 from pipeline.training import schema
@@ -42,8 +43,9 @@ def test_plain_rows_encode_as_the_general_path_does(count: int, unusual: bool) -
     rows = [random_instance(rng, unusual) for _ in range(count)]
     fast = encode_plain_rows(rows, NAMES)
     assert fast is not None
-    numeric, codes, ids, found = fast
+    numeric, codes, ids, found, logged = fast
     batch, expected = general_encoding(rows, NAMES)
+    assert logged == [tuple(row[name] for name in predlog.LOGGED_FEATURES) for row in rows]
     assert numeric.dtype == batch.numeric.dtype and codes.dtype == batch.codes.dtype
     np.testing.assert_array_equal(numeric, batch.numeric)
     np.testing.assert_array_equal(codes, batch.codes)
