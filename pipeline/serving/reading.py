@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope
 from pipeline.serving.instances import RequestError
 
 JSON = "application/json"
+_JSON_BYTES = JSON.encode()
 CLIENT_GONE = 499  # nginx's code for a client that closed the connection before the answer
 # Scope key under which the HTTP layer (pipeline.serving.connections) passes the server's
 # set of requests in progress, so the app can tell a request that is alone from one that
@@ -33,7 +34,7 @@ def header(scope: Scope, name: bytes) -> bytes | None:
 
 def check_content_type(scope: Scope) -> None:
     given = header(scope, b"content-type") or b""
-    if given.partition(b";")[0].strip().lower() != JSON.encode():
+    if given.partition(b";")[0].strip().lower() != _JSON_BYTES:
         raise RequestError(415, "unsupported_media_type", f"Content-Type must be {JSON} "
                            f"(got {given[:60].decode('latin-1')!r})", field="Content-Type")
 
