@@ -54,10 +54,13 @@ def test_plain_rows_encode_as_the_general_path_does(count: int, unusual: bool) -
     assert bool(found) == (unusual and bool(expected))
 
 
-def test_customer_ids_come_through() -> None:
-    rows = [dict(EXAMPLE_INSTANCE, customerID=f"id-{i}") for i in range(3)]
+@pytest.mark.parametrize("count", [1, 3])
+def test_customer_ids_come_through(count: int) -> None:
+    rows = [dict(EXAMPLE_INSTANCE, customerID=f"id-{i}") for i in range(count)]
     fast = encode_plain_rows(rows, SIGNATURE_INPUTS[ID_SIGNATURE])
-    assert fast is not None and fast[2] == ["id-0", "id-1", "id-2"]
+    assert fast is not None and fast[2] == [f"id-{i}" for i in range(count)]
+    rows[-1]["customerID"] = 7  # not a string: the general path names it
+    assert encode_plain_rows(rows, SIGNATURE_INPUTS[ID_SIGNATURE]) is None
 
 
 @pytest.mark.parametrize("change", [
