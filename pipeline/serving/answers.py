@@ -92,6 +92,10 @@ def _rounded(wide: np.ndarray, magnitude: np.ndarray, power: np.ndarray) -> np.n
 def tfserving_body(outputs: dict[str, np.ndarray], columnar: bool) -> dict[str, Any]:
     """TF Serving's answer: {"predictions": rows} or, for columnar requests, {"outputs": ...};
     the output name is left out when the signature has a single output."""
+    if not columnar and len(outputs) > 1:
+        row = _one_row(outputs)
+        if row is not None:
+            return {"predictions": [row]}
     values = _json_outputs(outputs)
     single = len(values) == 1
     if columnar:
@@ -99,6 +103,21 @@ def tfserving_body(outputs: dict[str, np.ndarray], columnar: bool) -> dict[str, 
     if single:
         return {"predictions": next(iter(values.values()))}
     return {"predictions": list(map(_row_maker(tuple(values)), *values.values()))}
+
+
+def _one_row(outputs: dict[str, np.ndarray]) -> dict[str, Any] | None:
+    """The answer row of a one-instance request whose outputs are scalars or vectors per
+    instance (most online requests), built directly: one tolist per output; None otherwise."""
+    row: dict[str, Any] = {}
+    for name, array in outputs.items():
+        if not 1 <= array.ndim <= 2 or len(array) != 1:
+            return None
+        if array.dtype.kind != "f":
+            row[name] = array.tolist()[0]
+            continue
+        value = (array if array.dtype == np.float32 else array.astype(np.float32)).tolist()[0]
+        row[name] = list(map(_printed, value)) if array.ndim == 2 else _printed(value)
+    return row
 
 
 @functools.lru_cache(maxsize=16)

@@ -69,3 +69,18 @@ def test_few_values_are_formatted_as_many_are(shape: tuple[int, ...]) -> None:
 
     values = np.random.default_rng(7).uniform(0, 1, shape).astype(np.float32)
     assert _printed_rows(values) == json_values(values)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_instance_answers_are_built_as_any_other(dtype: type) -> None:
+    rng = np.random.default_rng(11)
+    outputs = {"churn_probability": rng.random(1).astype(dtype), "raw_probability": rng.random(1).astype(dtype),
+               "interval": rng.random((1, 2)).astype(dtype), "churn": np.array([True]),
+               "customerID": np.array(["7590-VHVEG"], dtype=object)}
+    fast = tfserving_body(outputs, columnar=False)
+    values = answers._json_outputs(outputs)
+    assert fast == {"predictions": [answers._row_maker(tuple(values))(*(v[0] for v in values.values()))]}
+    assert orjson.dumps(fast) == orjson.dumps({"predictions": [dict(zip(values, (v[0] for v in values.values()),
+                                                                          strict=True))]})
+    three_d = dict(outputs, interval=rng.random((1, 2, 1)).astype(dtype))
+    assert tfserving_body(three_d, columnar=False)["predictions"][0]["interval"] == json_values(three_d["interval"])[0]
