@@ -31,6 +31,8 @@ DISTINCT_SAMPLE = 4096
 MAX_COMPARED_LABELS = 4
 # Rows of a text chunk cast to numbers first, to tell whether the whole chunk may cast.
 CAST_PROBE_ROWS = 2048
+# Integer text spanning fewer values than this is counted per value, not kept row by row.
+MAX_COUNTED_SPAN = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,16 @@ def numeric_column(series: pd.Series) -> NumericColumn:
     if arrow is not None and _mostly_distinct(series):
         parsed = _parse_arrow_floats(arrow)
         if parsed is not None:
-            return _finite(parsed, None)
+            values, dropped = parsed
+            column = _finite(values, None)
+            return NumericColumn(column.values, None, column.missing + dropped)
     known = _known_label_counts(series, ())  # a few texts ("0", "1"): compared, not hashed
     if known is not None:
         labels, rows = list(known.counts), np.fromiter(known.counts.values(), dtype=np.int64)
     else:
+        integers = _parse_arrow_integers(arrow) if arrow is not None and len(series) > DISTINCT_SAMPLE else None
+        if integers is not None:
+            return integers
         counted = series.value_counts(dropna=False, sort=False)
         labels, rows = counted.index, counted.to_numpy(dtype=np.int64)
     column = _finite(_to_float(labels), rows)
@@ -117,38 +124,72 @@ def _mostly_distinct(series: pd.Series) -> bool:
     return len(pd.unique(sample)) > len(sample) // 4
 
 
-def _parse_arrow_floats(data: pa.ChunkedArray) -> np.ndarray | None:
-    """Every row as float64, blanks as NaN; None when some text is not a plain number
-    (the caller then coerces distinct values one by one, like pd.to_numeric)."""
-    parsed = []
+def _parse_arrow_floats(data: pa.ChunkedArray) -> tuple[np.ndarray, int] | None:
+    """(every non-blank, non-null row as float64, how many rows were blank or null);
+    None when some text is not a plain number (the caller then coerces distinct values one
+    by one, like pd.to_numeric). Null rows are dropped by Arrow, not turned into NaN and
+    filtered again."""
+    parsed, dropped, blanks_seen = [], 0, False
     for chunk in data.chunks:  # per chunk: a failed cast only redoes its own chunk
-        numbers = _cast_floats(chunk)
-        if numbers is None:
+        cast = _cast_floats(chunk, blanks_seen)
+        if cast is None:
             return None
-        parsed.append(numbers.to_numpy(zero_copy_only=False))
-    return np.concatenate(parsed) if parsed else np.empty(0)
+        numbers, blanks = cast
+        blanks_seen = blanks_seen or blanks
+        dropped += numbers.null_count
+        parsed.append(pc.drop_null(numbers).to_numpy(zero_copy_only=False) if numbers.null_count
+                      else numbers.to_numpy(zero_copy_only=False))
+    return (np.concatenate(parsed) if parsed else np.empty(0)), dropped
 
 
-def _cast_floats(chunk: pa.Array) -> pa.Array | None:
-    """The chunk as float64, blank text as null; None when some text is not a number.
+def _cast_floats(chunk: pa.Array, blanks_seen: bool = False) -> tuple[pa.Array, bool] | None:
+    """(the chunk as float64 with blank text as null, whether it held blank text); None
+    when some text is not a number.
 
-    A failed cast costs as much as a whole one, so it is tried on the chunk only when its
-    first CAST_PROBE_ROWS rows cast: a column without blanks (the usual case) then costs
-    one cast. Otherwise blank rows are marked null in a new validity bitmap only (the
-    strings are not copied: Arrow's cast skips null slots) and that is cast."""
-    if _cast_or_none(chunk.slice(0, CAST_PROBE_ROWS)) is not None:
+    A failed cast costs up to a whole one, so the whole chunk is cast first only when its
+    first CAST_PROBE_ROWS rows cast and no earlier chunk of the column held blanks: a column
+    without blanks (the usual case) then costs one cast, and one with blanks (TotalCharges)
+    tries the plain cast once, not once per chunk. Otherwise blank rows are marked null in a
+    new validity bitmap only (the strings are not copied: Arrow's cast skips null slots) and
+    that is cast."""
+    if not blanks_seen and _cast_or_none(chunk.slice(0, CAST_PROBE_ROWS)) is not None:
         whole = _cast_or_none(chunk)
         if whole is not None:
-            return whole
+            return whole, False
     blank = pc.or_(pc.utf8_is_space(chunk), pc.equal(pc.binary_length(chunk), 0))
-    if not pc.any(blank).as_py():
+    if not pc.any(blank).as_py():  # no blank: castable only if not tried above
+        whole = _cast_or_none(chunk) if blanks_seen else None
+        return None if whole is None else (whole, False)
+    cast = _cast_or_none(_with_nulls(chunk, blank))
+    return None if cast is None else (cast, True)
+
+
+def _parse_arrow_integers(data: pa.ChunkedArray) -> NumericColumn | None:
+    """Integer text (tenure) as each distinct value and its rows, by Arrow's integer cast
+    and a bincount, a few times cheaper than hashing every text; None when some text is not
+    a plain integer. Values spanning MAX_COUNTED_SPAN or more are kept row by row."""
+    parsed = []
+    for chunk in data.chunks:
+        if _cast_or_none(chunk.slice(0, CAST_PROBE_ROWS), pa.int64()) is None:
+            return None
+        integers = _cast_or_none(chunk, pa.int64())
+        if integers is None:
+            return None
+        parsed.append((pc.drop_null(integers) if integers.null_count else integers).to_numpy())
+    values = np.concatenate(parsed) if parsed else np.empty(0, dtype=np.int64)
+    if values.size == 0:
         return None
-    return _cast_or_none(_with_nulls(chunk, blank))
+    low = int(values.min())
+    if int(values.max()) - low >= MAX_COUNTED_SPAN:
+        return NumericColumn(values.astype(np.float64), None, data.null_count)
+    rows = np.bincount(values - low)
+    present = np.flatnonzero(rows)
+    return NumericColumn((present + low).astype(np.float64), rows[present], data.null_count)
 
 
-def _cast_or_none(chunk: pa.Array) -> pa.Array | None:
+def _cast_or_none(chunk: pa.Array, target: pa.DataType = pa.float64()) -> pa.Array | None:  # noqa: B008
     try:
-        return pc.cast(chunk, pa.float64())
+        return pc.cast(chunk, target)
     except pa.ArrowInvalid:
         return None
 
@@ -225,11 +266,18 @@ def category_label(value: object) -> str | None:
     return text if text.strip() else None
 
 
-def map_columns(function: Callable[[T], R], items: Sequence[T], rows: int) -> list[R]:
+def map_columns(function: Callable[[T], R], items: Sequence[T], rows: int,
+                cost: Callable[[T], float] | None = None) -> list[R]:
     """`[function(item) for item in items]`, on one thread per core for large chunks:
-    Arrow's hashing and NumPy's kernels release the GIL, so columns run in parallel."""
+    Arrow's hashing and NumPy's kernels release the GIL, so columns run in parallel.
+    `cost`: a guess of each item's work; costlier items start first, so that no core is
+    left alone with a long column at the end (results keep the order of `items`)."""
     workers = min(len(items), os.cpu_count() or 1)
     if workers <= 1 or rows < THREADED_ROWS:
         return [function(item) for item in items]
+    order = list(range(len(items)))
+    if cost is not None:
+        order.sort(key=lambda index: -cost(items[index]))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="drift-column") as pool:
-        return list(pool.map(function, items))
+        done = dict(zip(order, pool.map(lambda index: function(items[index]), order), strict=True))
+    return [done[index] for index in range(len(items))]

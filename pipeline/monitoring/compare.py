@@ -130,7 +130,8 @@ def compare(
         require_columns(chunk, list(reference.features), "current data")
         rows += len(chunk)
         columns = [(accumulator, chunk[name]) for name, accumulator in accumulators.items()]
-        map_columns(lambda column: column[0].add(column[1]), columns, len(chunk))
+        map_columns(lambda column: column[0].add(column[1]), columns, len(chunk),
+                    cost=lambda column: isinstance(column[0], _NumericAccumulator))
     enough = rows >= min_rows and reference.rows >= min_rows
     gate = _Gate(max(min_rows, 1), enough)
     features = {name: acc.result(limit_of[name], gate) for name, acc in accumulators.items()}

@@ -168,7 +168,7 @@ def compute_baseline(
     require_columns(frame, features, "training data")
     columns = [(name, frame[name]) for name in features]
     computed = map_columns(lambda column: feature_stats(column[1], column[0], bins), columns,
-                           len(frame))
+                           len(frame), cost=lambda column: column[0] in NUMERIC_FEATURES)
     stats = dict(zip(features, computed, strict=True))
     score = score_stats(scores, len(frame), bins) if scores is not None else None
     return BaselineStats(stats, score, len(frame), bins)

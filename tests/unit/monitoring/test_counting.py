@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from pipeline.monitoring import columns, histogram
-from pipeline.monitoring.columns import CategoryCounts, category_counts, numeric_column
+from pipeline.monitoring.columns import CategoryCounts, NumericColumn, category_counts, numeric_column
 
 ROWS = 20_000
 LABELS = ["Month-to-month", "One year", "Two year"]
@@ -104,10 +104,31 @@ def test_cumulative_bucket_counts_equal_the_binary_search(case: str) -> None:
 def test_blank_numbers_become_null_without_copying_the_text(start: int, arrow_type: pa.DataType) -> None:
     values = (["1.5", " ", "", None, "-2", "  ", "7e1"] * 1_000)[:6_000]
     chunk = pa.array(values, arrow_type).slice(start, 1_500)  # a chunk deep inside an array
-    parsed = columns._cast_floats(chunk)
     expected = [None if text is None or not text.strip() else float(text) for text in chunk.to_pylist()]
-    assert parsed is not None and parsed.to_pylist() == expected
-    assert columns._cast_floats(pa.array(["1", "x", " "], arrow_type)) is None  # not a number
+    for blanks_seen in (False, True):  # an earlier chunk held blanks: the plain cast is skipped
+        parsed = columns._cast_floats(chunk, blanks_seen)
+        assert parsed is not None and parsed[0].to_pylist() == expected and parsed[1]
+        assert columns._cast_floats(pa.array(["1", "x", " "], arrow_type), blanks_seen) is None
+
+
+@pytest.mark.parametrize("blanks_seen", [False, True])
+def test_a_chunk_without_blanks_casts_whole_after_one_with_blanks(blanks_seen: bool) -> None:
+    chunk = pa.array(["1.5", "-2", None, "7e1"] * 1_000)
+    parsed = columns._cast_floats(chunk, blanks_seen)
+    assert parsed is not None and parsed[0].to_pylist() == [1.5, -2.0, None, 70.0] * 1_000
+    assert not parsed[1]
+    assert columns._cast_floats(pa.array(["1", "x"] * 3_000), blanks_seen) is None
+
+
+def test_numbers_in_many_chunks_with_blanks_in_some_parse_like_to_numeric() -> None:
+    texts = [f"{v:.2f}" for v in np.random.default_rng(8).uniform(0, 9_000, 3 * ROWS)]
+    chunks = [texts[:ROWS], texts[ROWS:2 * ROWS], texts[2 * ROWS:]]
+    chunks[0][5_000], chunks[2][17] = " ", None  # blanks in the first chunk only, a null later
+    series = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(chunks, pa.large_string())))
+    column = numeric_column(series)
+    expected = pd.to_numeric(pd.Series([t for chunk in chunks for t in chunk]), errors="coerce")
+    assert column.missing == 2 and column.weights is None
+    np.testing.assert_array_equal(column.values, expected.dropna().to_numpy())
 
 
 def test_finite_values_are_kept_without_a_copy_and_others_count_missing() -> None:
@@ -127,14 +148,11 @@ def test_few_numeric_texts_are_compared_and_equal_the_hashed_column(extra: dict[
     values: list = [str(v) for v in np.random.default_rng(5).choice([0, 1], size=ROWS, p=[0.8, 0.2])]
     for row, value in extra.items():
         values[row] = value
-    series = text_column(values)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(columns, "MAX_COMPARED_LABELS", 0)
-        expected = numeric_column(series)
-    column = numeric_column(series)
-    assert column.missing == expected.missing
-    np.testing.assert_array_equal(column.values, expected.values)
-    np.testing.assert_array_equal(column.weights, expected.weights)
+    column = numeric_column(text_column(values))
+    expected = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(np.float64)
+    expected = expected[np.isfinite(expected)]
+    assert column.missing == ROWS - expected.size
+    np.testing.assert_array_equal(expanded(column), np.sort(expected))
 
 
 def test_few_numeric_texts_are_counted_without_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -146,3 +164,33 @@ def test_few_numeric_texts_are_counted_without_hashing(monkeypatch: pytest.Monke
     monkeypatch.setattr(pd.Series, "value_counts", no_hashing)
     column = numeric_column(series)
     assert sorted(column.values.tolist()) == [0.0, 1.0] and column.rows == ROWS
+
+
+def expanded(column: NumericColumn) -> np.ndarray:
+    """Every row's value, sorted: what a column stands for, however it is weighted."""
+    weights = column.weights if column.weights is not None else np.ones(column.values.size, dtype=np.int64)
+    return np.sort(np.repeat(column.values, weights))
+
+
+@pytest.mark.parametrize("extra", [{}, {5: None, 9_000: None}, {6_000: "-3"}, {7: "12345678901"},
+                                   {10_000: "1.5"}, {11_000: " "}, {4_100: "x"}],
+                         ids=["plain", "null", "negative", "wide-span", "decimal", "blank", "junk"])
+def test_integer_texts_are_cast_and_counted_like_to_numeric(extra: dict[int, object]) -> None:
+    values: list = [str(v) for v in np.random.default_rng(9).integers(0, 73, ROWS)]
+    for row, value in extra.items():
+        values[row] = value
+    column = numeric_column(text_column(values))
+    expected = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").dropna().to_numpy(np.float64)
+    assert column.missing == ROWS - expected.size
+    np.testing.assert_array_equal(expanded(column), np.sort(expected))
+
+
+def test_integer_texts_are_counted_without_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    series = text_column([str(v) for v in np.random.default_rng(10).integers(0, 73, ROWS)])
+
+    def no_hashing(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("value_counts was called")
+
+    monkeypatch.setattr(pd.Series, "value_counts", no_hashing)
+    column = numeric_column(series)
+    assert column.values.tolist() == list(range(73)) and column.rows == ROWS
