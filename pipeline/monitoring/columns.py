@@ -4,7 +4,8 @@ Columns may arrive as text (a prediction log, TotalCharges " " for new customers
 numbers, or as pandas categoricals. Each column is hashed once (value_counts, which is
 Arrow's hash kernel for pandas 3 strings and a bincount of codes for categoricals); all
 further work runs on its distinct values, never row by row in Python. Text with mostly
-distinct numbers (TotalCharges) is parsed by Arrow instead of hashed.
+distinct numbers (TotalCharges) is parsed by Arrow instead of hashed; integer text (tenure)
+is cast by Arrow and counted per value; a few known labels are counted by comparison.
 """
 
 from __future__ import annotations
