@@ -90,13 +90,14 @@ def _encode_one(instance: Any, names: tuple[str, ...]) -> Encoded | None:
     with two NumPy calls instead of the whole-request passes."""
     if type(instance) is not dict or len(instance) != len(names):
         return None
+    with_id = schema.ID_COLUMN in names
     try:
         numbers = _NUMBERS(instance)
         categories = _CATEGORIES(instance)
-        ids = [_ID(instance)] if schema.ID_COLUMN in names else [None]
+        ids = [_ID(instance)] if with_id else [None]
     except KeyError:
         return None
-    if not set(map(type, numbers)) <= _NUMBER_TYPES or (ids[0] is not None and type(ids[0]) is not str):
+    if not set(map(type, numbers)) <= _NUMBER_TYPES or (with_id and type(ids[0]) is not str):
         return None
     try:
         codes = list(map(_CODE_OF, _LOOKUPS, categories))

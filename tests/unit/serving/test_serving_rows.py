@@ -59,8 +59,11 @@ def test_customer_ids_come_through(count: int) -> None:
     rows = [dict(EXAMPLE_INSTANCE, customerID=f"id-{i}") for i in range(count)]
     fast = encode_plain_rows(rows, SIGNATURE_INPUTS[ID_SIGNATURE])
     assert fast is not None and fast[2] == [f"id-{i}" for i in range(count)]
-    rows[-1]["customerID"] = 7  # not a string: the general path names it
-    assert encode_plain_rows(rows, SIGNATURE_INPUTS[ID_SIGNATURE]) is None
+    for not_a_string in (7, None):  # the general path names it
+        rows[-1]["customerID"] = not_a_string
+        assert encode_plain_rows(rows, SIGNATURE_INPUTS[ID_SIGNATURE]) is None
+        with pytest.raises(general.RequestError, match="customerID"):
+            parse_request({"signature_name": ID_SIGNATURE, "instances": rows}, "tfserving", 100)
 
 
 @pytest.mark.parametrize("change", [
