@@ -142,10 +142,12 @@ doctor: setup ## Check the environment (and, in vertex mode, credentials, APIs, 
 tensorboard: setup ## Open TensorBoard on all runs' logs (Profile tab: runs trained with --profile)
 	$(BIN)/tensorboard --logdir artifacts/runs --host 127.0.0.1
 
-# Tests run in parallel processes (pytest-xdist), one per core up to 4; TEST_JOBS=0 runs them in this process.
+# Tests run in parallel processes (pytest-xdist), one per core up to 4, an idle worker taking
+# tests queued for a busy one (worksteal: the long training tests do not leave a core idle at
+# the end); TEST_JOBS=0 runs them in this process.
 TEST_JOBS ?= auto
 test: setup ## Fast test suite
-	$(BIN)/pytest -q -n $(TEST_JOBS) --maxprocesses 4
+	$(BIN)/pytest -q -n $(TEST_JOBS) --maxprocesses 4 --dist worksteal
 
 test-slow: setup ## Only the slow tests (CI runs them after `make test`)
 	$(BIN)/pytest -q -m slow

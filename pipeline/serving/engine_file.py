@@ -88,9 +88,10 @@ def verify_network(network: NumpyNetwork, table: dict[str, Any], threshold: floa
                         tuple(wrong))
 
 
-def export_engine(model: Any, run_dir: Path) -> Verification:
-    """Fold the Keras `model`, verify it against run_dir's SavedModel and answer table, and
-    write the engine file; RunDirError (nothing written) when it does not match."""
+def export_engine(model: Any, run_dir: Path, signature: Any = None) -> Verification:
+    """Fold the Keras `model`, verify it against run_dir's SavedModel (`signature`: its serving
+    signature, when already loaded) and answer table, and write the engine file; RunDirError
+    (nothing written) when it does not match."""
     from pipeline.serving.scorer import interval_table, savedmodel_outputs
     from pipeline.training.export import load_signature
 
@@ -101,7 +102,7 @@ def export_engine(model: Any, run_dir: Path) -> Verification:
     except FastPathUnavailable as exc:
         raise RunDirError(f"{run.path}: the NumPy engine cannot compute this model ({exc})") from None
     verification = verify_network(network, table, float(table["threshold"]),
-                                  savedmodel_outputs(load_signature(run.model_dir)))
+                                  savedmodel_outputs(signature or load_signature(run.model_dir)))
     if not verification.passed:
         raise RunDirError(f"{run.model_dir}: the NumPy engine does not match the SavedModel on "
                           f"{verification.rows} sample rows ({'; '.join(verification.problems)}); "

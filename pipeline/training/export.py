@@ -104,12 +104,13 @@ def export_saved_model(model: keras.Model, directory: Path, answer: dict[str, An
     return Path(directory)
 
 
-def export_numpy_engine(model: keras.Model, run_dir: Path) -> dict[str, Any]:
+def export_numpy_engine(model: keras.Model, run_dir: Path, signature: Any = None) -> dict[str, Any]:
     """The server's TF-free engine file beside run_dir/model, verified against it (its
-    `verification` record; RunDirError when the NumPy engine does not match)."""
+    `verification` record; RunDirError when the NumPy engine does not match). `signature`:
+    run_dir/model's serving signature when the caller has loaded it already."""
     from pipeline.serving.engine_file import export_engine
 
-    return export_engine(model, Path(run_dir)).as_dict()
+    return export_engine(model, Path(run_dir), signature).as_dict()
 
 
 def load_signature(directory: Path, name: str = SIGNATURE) -> Any:
@@ -195,12 +196,15 @@ def architecture(hidden_units: list[int]) -> str:
     return f"Normalization + StringLookup one-hot -> {dense} -> Dense(1, sigmoid); adam, binary cross-entropy"
 
 
-def export_serving(model: keras.Model, run_dir: Path, answer: dict[str, Any]) -> Path:
+def export_serving(model: keras.Model, run_dir: Path, answer: dict[str, Any]) -> Any:
     """What serving needs in run_dir: model/ (the SavedModel with the answer baked in) and the
-    NumPy engine file verified against it, whichever way the model was trained."""
+    NumPy engine file verified against it, whichever way the model was trained. Returns the
+    SavedModel's serving signature as loaded back from disk (what the engine was verified
+    against), so evaluation can score through it without loading the SavedModel again."""
     export_saved_model(model, run_dir / "model", answer)
-    export_numpy_engine(model, run_dir)
-    return run_dir / "model"
+    signature = load_signature(run_dir / "model")
+    export_numpy_engine(model, run_dir, signature)
+    return signature
 
 
 def export_run(run_dir: Path, context: RunContext | None = None) -> Path:

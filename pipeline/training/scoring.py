@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,12 +17,14 @@ if TYPE_CHECKING:
 BATCH_ROWS = 50_000
 
 
-def offline_outputs(model_dir: Path) -> Callable[[pd.DataFrame], dict[str, np.ndarray]]:
-    """Load the SavedModel in `model_dir` once; the result gives every `serving_default`
-    output (churn_probability, raw_probability, interval, churn) for validated frames."""
+def offline_outputs(model_dir: Path, signature: Any = None) -> Callable[[pd.DataFrame], dict[str, np.ndarray]]:
+    """Load the SavedModel in `model_dir` once (or take its loaded `serving_default`
+    signature); the result gives every output of it (churn_probability, raw_probability,
+    interval, churn) for validated frames."""
     from pipeline.training import data, export
 
-    signature = export.load_signature(Path(model_dir))
+    if signature is None:
+        signature = export.load_signature(Path(model_dir))
 
     def outputs(frame: pd.DataFrame) -> dict[str, np.ndarray]:
         parts = [export.signature_outputs(signature, data.features_of(frame.iloc[start:start + BATCH_ROWS]))

@@ -76,9 +76,9 @@ def train_streaming(config: Config, source: DataSource, final: Path, bar: Progre
                 answer = calibration.fit_answer(raw.reshape(-1), data.labels_of(validation), config.evaluate)
                 atomic.write_json(staging / "intervals.json", answer)
             with progress.stage(bar, "Exporting SavedModel"):
-                export.export_serving(model, staging, answer)
+                signature = export.export_serving(model, staging, answer)
             with progress.stage(bar, "Evaluating on the test split (streaming)"):
-                outputs = offline_outputs(staging / "model")
+                outputs = offline_outputs(staging / "model", signature)
                 evaluate_streaming(staging, outputs, fitted, cache, validation, answer, config,
                                    context.with_history(history), summary.rows)
                 write_baseline_stats(staging, outputs, cache, summary, config.monitor.numeric_bins)

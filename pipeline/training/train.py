@@ -159,9 +159,9 @@ def train_run(config: Config, data_path: Path | str | None = None, run_dir: Path
                                                 data.labels_of(frames.validation), config.evaluate)
                 atomic.write_json(staging / "intervals.json", answer)
             with progress.stage(bar, "Exporting SavedModel"):
-                export.export_serving(model, staging, answer)
+                signature = export.export_serving(model, staging, answer)
             with progress.stage(bar, "Evaluating on the test split"):
-                outputs = offline_outputs(staging / "model")
+                outputs = offline_outputs(staging / "model", signature)
 
                 def score(rows: pd.DataFrame) -> np.ndarray:
                     return outputs(rows)["churn_probability"]

@@ -24,10 +24,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tests.fakes.rest_fake import ApiError, RawAnswer
-from tests.fakes.tf_serving_rest import TFServingModel
+
+if TYPE_CHECKING:  # TensorFlow loads with the first deployed model, not with every test module
+    from tests.fakes.tf_serving_rest import TFServingModel
 
 VERTEX_FIELDS = ("instances", "parameters")  # google.cloud.aiplatform.v1.PredictRequest body
 STATUS_NAMES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 500: "INTERNAL", 501: "UNIMPLEMENTED"}
@@ -43,6 +45,8 @@ class ServedModels:
 
     def load(self, deployed_id: str, artifact_uri: str) -> None:
         """Load the artifact for a deployed model; raises what the deploy reports."""
+        from tests.fakes.tf_serving_rest import TFServingModel
+
         try:
             self.by_deployed_id[deployed_id] = TFServingModel(self.local_dir(artifact_uri))
         except Exception as error:  # noqa: BLE001 - any load failure is a failed deploy
