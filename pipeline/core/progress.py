@@ -1,11 +1,12 @@
-"""Progress display for long steps (rich), quiet when output is not a terminal."""
+"""Progress display for long steps (rich), quiet when output is not a terminal. No TensorFlow
+here: commands that only send requests or read logs use it too (the Keras epoch callback is
+pipeline.training.epoch_progress)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import keras
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
@@ -29,17 +30,3 @@ def stage(progress: Progress, description: str, total: int = 1) -> Iterator[Task
     task = progress.add_task(description, total=total, status="")
     yield task
     progress.update(task, completed=total)
-
-
-class EpochProgress(keras.callbacks.Callback):
-    """Advances a rich task by one per epoch and shows the losses."""
-
-    def __init__(self, progress: Progress, task: TaskID) -> None:
-        super().__init__()
-        self.progress = progress
-        self.task = task
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
-        status = f"loss {logs.get('loss', float('nan')):.4f} val_loss {logs.get('val_loss', float('nan')):.4f}"
-        self.progress.update(self.task, advance=1, status=status)

@@ -33,6 +33,7 @@ from pipeline.core import atomic, progress
 from pipeline.monitoring.histogram import ValueSketch
 from pipeline.monitoring.stats import BaselineStats, CategoricalStats, NumericStats
 from pipeline.training import baselines, calibration, data, export, hashsplit, schema, stream_eval
+from pipeline.training.epoch_progress import EpochProgress
 from pipeline.training.evaluate import Scores
 from pipeline.training.model import build_model, encoded_view, model_inputs
 from pipeline.training.scoring import offline_outputs
@@ -96,7 +97,7 @@ def fit_streaming(cache: EncodedCache, summary: PassSummary, config: Config, log
     model = build_model(summary.scaler, config.train)
     trainer = encoded_view(model, config.train)
     task = bar.add_task("Training Keras network (streaming)", total=config.train.epochs, status="")
-    callbacks: list[keras.callbacks.Callback] = [progress.EpochProgress(bar, task)]
+    callbacks: list[keras.callbacks.Callback] = [EpochProgress(bar, task)]
     if log_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir), histogram_freq=0))
     train = cache.dataset(hashsplit.FIT, config.train.batch_size, config.train.shuffle_buffer_rows,

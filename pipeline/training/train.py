@@ -23,6 +23,7 @@ from pipeline.core.records import RunContext
 from pipeline.core.rundir import PROFILE, TENSORBOARD, new_run_id
 from pipeline.errors import ConfigError
 from pipeline.training import baselines, calibration, data, distributed, evaluate, export, profiling
+from pipeline.training.epoch_progress import EpochProgress
 from pipeline.training.fingerprint import data_fingerprint
 from pipeline.training.model import build_model, fit_scaler, model_inputs
 from pipeline.training.scoring import offline_outputs
@@ -73,7 +74,7 @@ def fit_keras(frames: Frames, config: Config, log_dir: Path | None, bar: Progres
     task = bar.add_task("Training Keras network", total=config.train.epochs, status="")
     fit_batches = batches(frames.fit, config.train.batch_size, shuffle_seed=config.train.seed)
     validation_batches = batches(frames.validation, config.train.batch_size)
-    callbacks: list[keras.callbacks.Callback] = [progress.EpochProgress(bar, task)]
+    callbacks: list[keras.callbacks.Callback] = [EpochProgress(bar, task)]
     if log_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir), histogram_freq=0))
     history = model.fit(

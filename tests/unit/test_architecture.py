@@ -51,7 +51,8 @@ def test_commands_that_need_no_model_do_not_import_tensorflow(tmp_path: Path) ->
     code = ("import sys\nfrom typer.testing import CliRunner\nfrom pipeline.cli.app import app\n"
             f"sets = ['--set', 'paths.artifacts={tmp_path}']\n"
             "for args in (['--help'], ['models', 'list', *sets], ['docs', 'config-reference'], ['doctor', *sets],\n"
-            "             ['logs', 'export', '--out', 'x.csv', *sets], ['monitoring', 'status', *sets]):\n"
+            "             ['logs', 'export', '--out', 'x.csv', *sets], ['monitoring', 'status', *sets],\n"
+            "             ['simulate', '--rows', '1', '--url', 'http://127.0.0.1:9', *sets]):\n"
             "    CliRunner().invoke(app, args)\n"
             "print(sorted(m for m in ('tensorflow', 'keras', 'sklearn') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
