@@ -5,15 +5,12 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
-
-from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402
-from jupyter_client.manager import KernelManager  # noqa: E402
+if TYPE_CHECKING:
+    import nbformat
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -25,8 +22,23 @@ CELL_TIMEOUT_S = 300
 WALKTHROUGH_BUDGET_S = 90.0
 
 
+def jupyter() -> Any:
+    """nbformat, once nbclient and ipykernel are known to be there (skip otherwise). Imported
+    here, not with the module: nbformat's schema validator takes about 2 s to import, which
+    every test worker would pay at collection."""
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    return nbformat
+
+
 def run_notebook(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[nbformat.NotebookNode, float]:
     """Execute `path` with cwd notebooks/ in a kernel of this interpreter; return it and the seconds taken."""
+    nbformat = jupyter()
+    import nbclient
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
     notebook = nbformat.read(path, as_version=4)
     notebook.cells.insert(0, nbformat.v4.new_code_cell("import sys; print(sys.executable, end='')"))
     # The notebook's temporary directories (tempfile.mkdtemp) land in pytest's tmp_path.
@@ -79,6 +91,7 @@ def test_vertex_dry_run_notebook_runs(tmp_path: Path, monkeypatch: pytest.Monkey
 
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.name)
 def test_notebook_is_committed_without_outputs(path: Path) -> None:
+    nbformat = jupyter()
     notebook = nbformat.read(path, as_version=4)
     nbformat.validate(notebook)
     dirty = [index for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"
