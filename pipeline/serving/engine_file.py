@@ -101,8 +101,9 @@ def export_engine(model: Any, run_dir: Path, signature: Any = None) -> Verificat
         network = fold_model(model)
     except FastPathUnavailable as exc:
         raise RunDirError(f"{run.path}: the NumPy engine cannot compute this model ({exc})") from None
-    verification = verify_network(network, table, float(table["threshold"]),
-                                  savedmodel_outputs(signature or load_signature(run.model_dir)))
+    if signature is None:
+        signature = load_signature(run.model_dir)
+    verification = verify_network(network, table, float(table["threshold"]), savedmodel_outputs(signature))
     if not verification.passed:
         raise RunDirError(f"{run.model_dir}: the NumPy engine does not match the SavedModel on "
                           f"{verification.rows} sample rows ({'; '.join(verification.problems)}); "
