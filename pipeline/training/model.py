@@ -5,9 +5,9 @@ The article's StandardScaler lives in a Normalization layer (mean and variance f
 training split only) and categoricals are one-hot encoded by StringLookup, so the model
 and its SavedModel take raw feature values and need no pickle beside them.
 
-encoded_view() is the same network seen from already-encoded inputs (the streaming path
-trains through it): its own layers and weights, the string lookups replaced by the positions
-they would answer, so training it trains the model, which still takes raw strings.
+encoded_view() is the same network seen from already-encoded inputs (training, in memory and
+streaming, runs through it): the model's own layers and weights, the string lookups replaced by
+the positions they would answer, so training it trains the model, which still takes raw strings.
 """
 
 from __future__ import annotations
@@ -69,25 +69,43 @@ def category_positions(codes: np.ndarray) -> np.ndarray:
     return codes.astype(np.int32) + (one_hot_offsets() + 1)
 
 
-def encoded_view(model: keras.Model, config: TrainConfig) -> keras.Model:
+def encoded_features(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Validated rows as encoded_view() takes them: the numeric features (n, numerics) float32,
+    and category_positions() of the categoricals (a value outside the schema: the lookup's
+    out-of-vocabulary slot, as StringLookup would answer)."""
+    numeric = np.stack([frame[name].to_numpy(np.float32) for name in schema.NUMERIC_FEATURES], axis=1)
+    codes = np.stack([pd.Categorical(frame[name].astype(str), categories=list(schema.CATEGORICAL_VALUES[name])).codes
+                      for name in schema.CATEGORICAL_FEATURES], axis=1)
+    return numeric, category_positions(codes)
+
+
+def encoded_view(model: keras.Model, config: TrainConfig | None = None) -> keras.Model:
     """`model` (from build_model) taking encoded inputs: `numeric_features` (batch, numerics)
     float32 raw values in NUMERIC_FEATURES order, and `category_positions` (batch, categoricals)
-    int32 from category_positions(). It shares the model's layers, weights and optimizer, so
-    fitting it fits the model; its outputs equal the model's on the same rows as raw values.
-    Why: 15 string lookups per row, and 19 input tensors per batch, cost the streaming fit more
-    than the network itself."""
+    int32 from category_positions(). It shares the model's layers, weights and optimizer (compiled
+    with them when `config` is given, for fitting), so fitting it fits the model; its outputs
+    equal the model's on the same rows as raw values. Why: 15 string lookups per row and 19 input
+    tensors per batch cost the fit more than the network itself, and tracing them costs every
+    training seconds."""
     numeric = keras.Input(shape=(len(schema.NUMERIC_FEATURES),), name="numeric_features", dtype="float32")
     positions = keras.Input(shape=(len(schema.CATEGORICAL_FEATURES),), name="category_positions", dtype="int32")
     width = int(one_hot_offsets()[-1]) + len(schema.CATEGORICAL_VALUES[schema.CATEGORICAL_FEATURES[-1]]) + 1
     # One 1 per categorical at disjoint positions: the concatenation of the lookups' one-hots.
     encoded = keras.layers.CategoryEncoding(num_tokens=width, output_mode="multi_hot", name="one_hot")(positions)
     hidden = keras.layers.Concatenate(name="features")([model.get_layer("standard_scaler")(numeric), encoded])
-    for index in range(len(config.hidden_units)):
-        hidden = model.get_layer(f"dense_{index}")(hidden)
+    for layer in hidden_layers(model):
+        hidden = layer(hidden)
     output = model.get_layer("churn_probability")(hidden)
     view = keras.Model(inputs=[numeric, positions], outputs=output, name="churn_encoded")
-    _compile(view, config, model.optimizer)
+    if config is not None:
+        _compile(view, config, model.optimizer)
     return view
+
+
+def hidden_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """build_model's hidden Dense layers, in order (dense_0, dense_1, ...)."""
+    names = {layer.name for layer in model.layers}
+    return [model.get_layer(f"dense_{index}") for index in range(len(names)) if f"dense_{index}" in names]
 
 
 def _feature_inputs() -> dict[str, keras.KerasTensor]:

@@ -25,7 +25,7 @@ from pipeline.errors import ConfigError
 from pipeline.training import baselines, calibration, data, distributed, evaluate, export, profiling
 from pipeline.training.epoch_progress import EpochProgress
 from pipeline.training.fingerprint import data_fingerprint
-from pipeline.training.model import build_model, fit_scaler, model_inputs
+from pipeline.training.model import build_model, encoded_features, encoded_view, fit_scaler, model_inputs
 from pipeline.training.scoring import offline_outputs
 
 KerasScore = Callable[[pd.DataFrame], np.ndarray]  # the network's churn probabilities for validated rows
@@ -65,19 +65,21 @@ def seed_everything(seed: int) -> None:
 
 def fit_keras(frames: Frames, config: Config, log_dir: Path | None, bar: Progress,
               strategy: Any = None) -> tuple[keras.Model, dict]:
-    """The article's model.fit; validation data are the rows validation_split would pick.
+    """The article's model.fit; validation data are the rows validation_split would pick. The
+    fit runs through model.encoded_view() on rows encoded once (the same network, weights and
+    updates; no string lookup traced or run per step); the returned model takes raw features.
     Under a distribution strategy, the same network through distributed.fit_distributed."""
     scaler = fit_scaler(pd.concat([frames.fit, frames.validation]))
     if strategy is not None:
         return fit_under(strategy, scaler, frames, config, bar)
     model = build_model(scaler, config.train)
     task = bar.add_task("Training Keras network", total=config.train.epochs, status="")
-    fit_batches = batches(frames.fit, config.train.batch_size, shuffle_seed=config.train.seed)
-    validation_batches = batches(frames.validation, config.train.batch_size)
+    fit_batches = encoded_batches(frames.fit, config.train.batch_size, shuffle_seed=config.train.seed)
+    validation_batches = encoded_batches(frames.validation, config.train.batch_size)
     callbacks: list[keras.callbacks.Callback] = [EpochProgress(bar, task)]
     if log_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir), histogram_freq=0))
-    history = model.fit(
+    history = encoded_view(model, config.train).fit(
         fit_batches, validation_data=validation_batches,
         epochs=config.train.epochs, shuffle=False, verbose=0, callbacks=callbacks,  # batches() shuffles
     )
@@ -102,14 +104,25 @@ def batches(frame: pd.DataFrame, batch_size: int, shuffle_seed: int | None = Non
     """(features, label) mini-batches as tf.data; reshuffled each epoch when seeded.
     A dataset, not arrays: Keras' array adapter re-gathers the whole array every step."""
     dataset = tf.data.Dataset.from_tensor_slices((model_inputs(data.features_of(frame)), data.labels_of(frame)))
+    return _batched(dataset, len(frame), batch_size, shuffle_seed)
+
+
+def encoded_batches(frame: pd.DataFrame, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
+    """batches() as model.encoded_view() takes them: ((numeric_features, category_positions), label),
+    the rows encoded once."""
+    dataset = tf.data.Dataset.from_tensor_slices((encoded_features(frame), data.labels_of(frame)))
+    return _batched(dataset, len(frame), batch_size, shuffle_seed)
+
+
+def _batched(dataset: tf.data.Dataset, rows: int, batch_size: int, shuffle_seed: int | None) -> tf.data.Dataset:
     if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(frame), seed=shuffle_seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(rows, seed=shuffle_seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def raw_scores(model: keras.Model, frame: pd.DataFrame) -> np.ndarray:
     """The network's own sigmoid for validated rows (what calibration is fit on)."""
-    return model.predict(model_inputs(data.features_of(frame)), batch_size=4096, verbose=0).reshape(-1)
+    return encoded_view(model).predict(encoded_features(frame), batch_size=4096, verbose=0).reshape(-1)
 
 
 def score_all(keras_score: KerasScore, fitted: dict[str, Any], frame: pd.DataFrame) -> evaluate.Scores:
@@ -180,9 +193,9 @@ def write_profile(run_dir: Path, frames: Frames, config: Config) -> dict[str, An
     """profile.json and a trace under tensorboard/ (on a fresh copy of the network: the run's
     model and results stay as they are)."""
     scaler = fit_scaler(pd.concat([frames.fit, frames.validation]))
-    dataset = batches(frames.fit, config.train.batch_size, shuffle_seed=config.train.seed)
-    found = profiling.profile_steps(build_model(scaler, config.train), dataset, run_dir / TENSORBOARD,
-                                    config.train.profile_steps)
+    dataset = encoded_batches(frames.fit, config.train.batch_size, shuffle_seed=config.train.seed)
+    trainer = encoded_view(build_model(scaler, config.train), config.train)  # what fit_keras trains through
+    found = profiling.profile_steps(trainer, dataset, run_dir / TENSORBOARD, config.train.profile_steps)
     if found["trace"]:  # relative: the staging directory is renamed when the run is complete
         found["trace"] = str(Path(found["trace"]).relative_to(run_dir))
     atomic.write_json(run_dir / PROFILE, found)
