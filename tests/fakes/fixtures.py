@@ -8,6 +8,7 @@ in memory) is shared by the session and wiped per test.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,26 +106,43 @@ def make_run_dir(root: Path, run_id: str = "20250101-120000-abc123") -> Path:
 
 def write_run_files(run: Path, roc_auc: float = 0.8431) -> None:
     """The run files every reader needs, in the shapes training writes them."""
-    from pipeline.config import config_as_dict
     from pipeline.core.records import Metrics
     from pipeline.core.rundir import RunDir
-    from pipeline.monitoring.stats import compute_baseline
-    from pipeline.tools.synth import generate_customers
-    from pipeline.training.data import validate_frame
     from pipeline.training.evaluate import METRIC_NAMES, MODEL_NAMES
-    from pipeline.training.intervals import fit_intervals
 
     files = RunDir(run)
     metrics = {name: dict.fromkeys(METRIC_NAMES, 0.5) for name in MODEL_NAMES}
     metrics["keras"]["roc_auc"] = roc_auc
     document = Metrics(test=metrics, threshold=0.42, rows=200).to_dict()
     files.metrics_file.write_text(json.dumps(document))
-    files.config_file.write_text(yaml.safe_dump(config_as_dict(Config())))
+    config_text, intervals_text, baseline_bytes = _run_file_contents()
+    files.config_file.write_text(config_text)
+    files.intervals_file.write_text(intervals_text)
+    files.baseline_stats_file.write_bytes(baseline_bytes)
+    files.model_card_file.write_text(json.dumps({"name": "churn", "metrics": document["test"]}))
+
+
+@functools.cache
+def _run_file_contents() -> tuple[str, str, bytes]:
+    """config.yaml, intervals.json and baseline_stats.json of every fake run: the same for all of
+    them, so made once per test process (200 validated rows, intervals and statistics fit on them)
+    and copied into each run."""
+    import tempfile
+
+    from pipeline.config import config_as_dict
+    from pipeline.monitoring.stats import compute_baseline
+    from pipeline.tools.synth import generate_customers
+    from pipeline.training.data import validate_frame
+    from pipeline.training.intervals import fit_intervals
+
     frame = validate_frame(generate_customers(200, seed=3).astype(str), "fake run data")
     scores = np.linspace(0.01, 0.99, len(frame))
-    files.intervals_file.write_text(json.dumps(fit_intervals(scores, frame["Churn"].to_numpy(), 4, 0.9)))
-    compute_baseline(frame, scores).save(files.baseline_stats_file)
-    files.model_card_file.write_text(json.dumps({"name": "churn", "metrics": document["test"]}))
+    intervals = json.dumps(fit_intervals(scores, frame["Churn"].to_numpy(), 4, 0.9))
+    with tempfile.TemporaryDirectory() as scratch:
+        baseline = Path(scratch) / "baseline_stats.json"
+        compute_baseline(frame, scores).save(baseline)
+        baseline_bytes = baseline.read_bytes()
+    return yaml.safe_dump(config_as_dict(Config())), intervals, baseline_bytes
 
 
 @pytest.fixture
