@@ -34,28 +34,15 @@ def test_scaler_lives_in_the_model(sample_csv) -> None:
     np.testing.assert_allclose(np.asarray(layer.variance).reshape(-1), scaler.var_, rtol=1e-5)
 
 
-def encoded(frame) -> tuple[np.ndarray, np.ndarray]:
-    """The rows as encoded_view takes them (codes -1 for values outside the schema)."""
-    import pandas as pd
-
-    from pipeline.training import schema
-    from pipeline.training.model import category_positions
-
-    numeric = frame[list(schema.NUMERIC_FEATURES)].to_numpy(np.float32)
-    codes = np.stack([pd.Categorical(frame[name], categories=list(schema.CATEGORICAL_VALUES[name])).codes
-                      for name in schema.CATEGORICAL_FEATURES], axis=1)
-    return numeric, category_positions(codes)
-
-
 def test_encoded_view_is_the_same_network(sample_csv) -> None:
-    from pipeline.training.model import encoded_view, one_hot_offsets
+    from pipeline.training.model import encoded_features, encoded_view, one_hot_offsets
 
     frame = data.load_dataset(sample_csv).head(300).reset_index(drop=True)
     frame.loc[0, "PaymentMethod"] = "Bitcoin"  # out of vocabulary: the lookups' slot 0 in both
     config = TrainConfig(steps_per_execution=1)
     model = build_model(fit_scaler(frame), config)
     view = encoded_view(model, config)
-    numeric, positions = encoded(frame)
+    numeric, positions = encoded_features(frame)  # what training feeds the view
     assert positions[0, -1] == one_hot_offsets()[-1] and (positions[1:, -1] > one_hot_offsets()[-1]).all()
 
     def both() -> tuple[np.ndarray, np.ndarray]:
