@@ -36,8 +36,9 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from pipeline.monitoring import compare, compute_baseline  # noqa: E402
+from pipeline.monitoring.compare import compare  # noqa: E402
 from pipeline.monitoring.histogram import STANDARD_BUCKETS  # noqa: E402
+from pipeline.monitoring.stats import compute_baseline  # noqa: E402
 from pipeline.tools.synth import generate_customers  # noqa: E402
 from pipeline.training.schema import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES  # noqa: E402
 

@@ -14,11 +14,12 @@ import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pipeline.config import Config
+
+if TYPE_CHECKING:  # pandas costs every command ~0.5 s to import; only the log readers need it
+    import pandas as pd
 
 
 @dataclass(frozen=True)

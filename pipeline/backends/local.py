@@ -11,9 +11,7 @@ import os
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from pipeline.backends.base import (
     BatchPredictionRequest,
@@ -29,6 +27,9 @@ from pipeline.backends.base import (
 from pipeline.config import Config
 from pipeline.core import atomic
 from pipeline.errors import BackendError, ServingError
+
+if TYPE_CHECKING:  # the log readers' frames; importing pandas costs every command ~0.5 s
+    import pandas as pd
 
 LOG_CHUNK_ROWS = 100_000
 MONITORING_JOB = "monitoring_job.json"

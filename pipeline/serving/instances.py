@@ -25,15 +25,17 @@ import operator
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from pipeline.errors import quote
 from pipeline.serving.rows import FLOAT32_MAX, encode_plain_rows
 from pipeline.serving.tensors import TensorValueError, normalize_columns
 from pipeline.training import schema
+
+if TYPE_CHECKING:  # frames come from batch prediction and tests; the server starts without pandas
+    import pandas as pd
 
 # The first customer of the public file, as a predict instance (docs, tests, smoke checks).
 EXAMPLE_INSTANCE: dict[str, Any] = {
@@ -179,6 +181,8 @@ def validate_payload(payload: Any, max_instances: int) -> tuple[Batch, list[dict
 
 def encode_frame(frame: pd.DataFrame) -> Batch:
     """Encode a frame already validated by pipeline.training.data.validate_frame."""
+    import pandas as pd
+
     numeric = frame[list(schema.NUMERIC_FEATURES)].to_numpy(dtype=np.float64)
     codes = np.stack([pd.Categorical(frame[name], categories=list(values)).codes
                       for name, values in schema.CATEGORICAL_VALUES.items()], axis=1).astype(np.intp)

@@ -10,8 +10,6 @@ from pipeline.core import atomic
 from pipeline.core.records import RunContext
 from pipeline.core.rundir import RunDir
 from pipeline.errors import RunDirError
-from pipeline.training import data
-from pipeline.training.fingerprint import data_fingerprint
 
 
 def check_run_dir(run_dir: Path) -> Path:
@@ -40,6 +38,8 @@ def load_baselines(run_dir: Path) -> dict[str, Any]:
 
 def evaluate_run(run_dir: Path, data_path: Path | None = None) -> dict[str, Any]:
     """Re-run the evaluation of a run (optionally on another labelled file)."""
+    from pipeline.training import data  # pandas: not loaded for the registry's run checks
+    from pipeline.training.fingerprint import data_fingerprint
     from pipeline.training.train import evaluate_models, prepare_frames
 
     run_dir = check_run_dir(run_dir)

@@ -48,7 +48,7 @@ else:
     sys.exit("no answer")
 health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).read())
 print(json.dumps({"status": status, "engine": health["engine"], "answer": served,
-                  "modules": sorted(m for m in ("tensorflow", "keras", "sklearn") if m in sys.modules)}))
+                  "modules": sorted(m for m in ("tensorflow", "keras", "sklearn", "pandas") if m in sys.modules)}))
 sys.stdout.flush()
 import os; os._exit(0)
 """

@@ -3,6 +3,7 @@ import, commands are registered explicitly."""
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -47,14 +48,27 @@ def test_no_module_is_too_long() -> None:
     assert not long, long
 
 
-def test_commands_that_need_no_model_do_not_import_tensorflow(tmp_path: Path) -> None:
+def modules_loaded_by(commands: str, modules: tuple[str, ...], tmp_path: Path) -> list[str]:
+    """Which of `modules` a fresh interpreter has loaded after running `commands` (a Python
+    literal list of argument lists; `sets` points them at an empty artifacts folder)."""
     code = ("import sys\nfrom typer.testing import CliRunner\nfrom pipeline.cli.app import app\n"
             f"sets = ['--set', 'paths.artifacts={tmp_path}']\n"
-            "for args in (['--help'], ['models', 'list', *sets], ['docs', 'config-reference'], ['doctor', *sets],\n"
-            "             ['logs', 'export', '--out', 'x.csv', *sets], ['monitoring', 'status', *sets],\n"
-            "             ['simulate', '--rows', '1', '--url', 'http://127.0.0.1:9', *sets]):\n"
+            f"for args in {commands}:\n"
             "    CliRunner().invoke(app, args)\n"
-            "print(sorted(m for m in ('tensorflow', 'keras', 'sklearn') if m in sys.modules))")
+            f"print(sorted(m for m in {modules!r} if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "[]"
+    return ast.literal_eval(done.stdout.strip().splitlines()[-1])
+
+
+def test_commands_that_need_no_model_do_not_import_tensorflow(tmp_path: Path) -> None:
+    commands = ("[['--help'], ['models', 'list', *sets], ['docs', 'config-reference'], ['doctor', *sets], "
+                "['logs', 'export', '--out', 'x.csv', *sets], ['monitoring', 'status', *sets], "
+                "['simulate', '--rows', '1', '--url', 'http://127.0.0.1:9', *sets]]")
+    assert modules_loaded_by(commands, ("tensorflow", "keras", "sklearn"), tmp_path) == []
+
+
+def test_commands_that_read_no_data_do_not_import_pandas(tmp_path: Path) -> None:
+    commands = ("[['--help'], ['models', 'list', *sets], ['models', 'show', 'churn@1', *sets], "
+                "['docs', 'config-reference'], ['doctor', *sets], ['monitoring', 'status', *sets]]")
+    assert modules_loaded_by(commands, ("pandas", "pyarrow"), tmp_path) == []

@@ -13,17 +13,11 @@ from hypothesis import strategies as st
 from scipy.spatial.distance import jensenshannon
 
 from pipeline.errors import MonitoringError
-from pipeline.monitoring import (
-    BaselineStats,
-    NumericStats,
-    compare,
-    compute_baseline,
-    drift_between,
-    js_divergence,
-    l_infinity,
-)
 from pipeline.monitoring.columns import THREADED_ROWS, numeric_column
+from pipeline.monitoring.compare import compare, drift_between
+from pipeline.monitoring.distance import js_divergence, l_infinity
 from pipeline.monitoring.histogram import ValueSketch
+from pipeline.monitoring.stats import BaselineStats, NumericStats, compute_baseline
 from pipeline.tools.synth import generate_customers
 from pipeline.training.schema import FEATURES, NUMERIC_FEATURES
 
