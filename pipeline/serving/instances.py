@@ -181,11 +181,10 @@ def validate_payload(payload: Any, max_instances: int) -> tuple[Batch, list[dict
 
 def encode_frame(frame: pd.DataFrame) -> Batch:
     """Encode a frame already validated by pipeline.training.data.validate_frame."""
-    import pandas as pd
+    from pipeline.training.data import category_codes  # pandas: loaded here, not with the server
 
     numeric = frame[list(schema.NUMERIC_FEATURES)].to_numpy(dtype=np.float64)
-    codes = np.stack([pd.Categorical(frame[name], categories=list(values)).codes
-                      for name, values in schema.CATEGORICAL_VALUES.items()], axis=1).astype(np.intp)
+    codes = category_codes(frame).astype(np.intp)
     if (codes < 0).any():
         raise ValueError("encode_frame needs a frame validated by pipeline.training.data.validate_frame")
     ids = frame[schema.ID_COLUMN].astype(str).tolist() if schema.ID_COLUMN in frame else [None] * len(frame)

@@ -119,6 +119,13 @@ def features_of(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
+def category_codes(frame: pd.DataFrame) -> np.ndarray:
+    """(n, categoricals) position of each row's value in its feature's schema vocabulary,
+    CATEGORICAL_FEATURES order; -1 for a value outside it."""
+    return np.stack([pd.Categorical(frame[name], categories=list(schema.CATEGORICAL_VALUES[name])).codes
+                     for name in schema.CATEGORICAL_FEATURES], axis=1)
+
+
 def labels_of(frame: pd.DataFrame) -> np.ndarray:
     """The 0/1 label vector."""
     return frame[schema.LABEL_COLUMN].to_numpy(dtype=np.int64)

@@ -12,6 +12,8 @@ the positions they would answer, so training it trains the model, which still ta
 
 from __future__ import annotations
 
+import re
+
 import keras
 import numpy as np
 import pandas as pd
@@ -19,7 +21,7 @@ import tensorflow as tf
 from sklearn.preprocessing import StandardScaler
 
 from pipeline.config import TrainConfig  # noqa: E402
-from pipeline.training import schema  # noqa: E402
+from pipeline.training import data, schema  # noqa: E402
 
 
 def fit_scaler(train_frame: pd.DataFrame) -> StandardScaler:
@@ -74,9 +76,7 @@ def encoded_features(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     and category_positions() of the categoricals (a value outside the schema: the lookup's
     out-of-vocabulary slot, as StringLookup would answer)."""
     numeric = np.stack([frame[name].to_numpy(np.float32) for name in schema.NUMERIC_FEATURES], axis=1)
-    codes = np.stack([pd.Categorical(frame[name].astype(str), categories=list(schema.CATEGORICAL_VALUES[name])).codes
-                      for name in schema.CATEGORICAL_FEATURES], axis=1)
-    return numeric, category_positions(codes)
+    return numeric, category_positions(data.category_codes(frame))
 
 
 def encoded_view(model: keras.Model, config: TrainConfig | None = None) -> keras.Model:
@@ -103,9 +103,8 @@ def encoded_view(model: keras.Model, config: TrainConfig | None = None) -> keras
 
 
 def hidden_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    """build_model's hidden Dense layers, in order (dense_0, dense_1, ...)."""
-    names = {layer.name for layer in model.layers}
-    return [model.get_layer(f"dense_{index}") for index in range(len(names)) if f"dense_{index}" in names]
+    """build_model's hidden Dense layers (dense_0, dense_1, ...), in the model's order."""
+    return [layer for layer in model.layers if re.fullmatch(r"dense_\d+", layer.name)]
 
 
 def _feature_inputs() -> dict[str, keras.KerasTensor]:

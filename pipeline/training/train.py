@@ -81,7 +81,7 @@ def fit_keras(frames: Frames, config: Config, log_dir: Path | None, bar: Progres
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir), histogram_freq=0))
     history = encoded_view(model, config.train).fit(
         fit_batches, validation_data=validation_batches,
-        epochs=config.train.epochs, shuffle=False, verbose=0, callbacks=callbacks,  # batches() shuffles
+        epochs=config.train.epochs, shuffle=False, verbose=0, callbacks=callbacks,  # encoded_batches() shuffles
     )
     return model, {k: [float(v) for v in values] for k, values in history.history.items()}
 
