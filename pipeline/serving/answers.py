@@ -102,7 +102,7 @@ def tfserving_body(outputs: dict[str, np.ndarray], columnar: bool) -> dict[str, 
         return {"outputs": next(iter(values.values())) if single else values}
     if single:
         return {"predictions": next(iter(values.values()))}
-    return {"predictions": list(map(_row_maker(tuple(values)), *values.values()))}
+    return {"predictions": list(map(row_maker(tuple(values)), *values.values()))}
 
 
 def _one_row(outputs: dict[str, np.ndarray]) -> dict[str, Any] | None:
@@ -120,8 +120,25 @@ def _one_row(outputs: dict[str, np.ndarray]) -> dict[str, Any] | None:
     return row
 
 
+def row_answer(values: dict[str, Any]) -> dict[str, Any]:
+    """TF Serving's answer to a one-instance row request from the instance's outputs as
+    Python values (what tolist gives of the float32, bool and string outputs): the answer
+    tfserving_body gives for the same outputs as arrays, formatted without NumPy."""
+    row = {}
+    for name, value in values.items():
+        kind = type(value)
+        row[name] = _printed(value) if kind is float else _printed_list(value) if kind is list else value
+    return {"predictions": [row] if len(row) > 1 else list(row.values())}
+
+
+def _printed_list(values: list[Any]) -> list[Any]:
+    """A vector (or nested) output's values, floats as TF Serving prints them."""
+    return [_printed(value) if type(value) is float else _printed_list(value) if type(value) is list else value
+            for value in values]
+
+
 @functools.lru_cache(maxsize=16)
-def _row_maker(names: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
+def row_maker(names: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
     """A function building one answer row {name: value, ...} from one value per output, as a
     dict display: about half the cost of dict(zip(names, row)) per row, which a 100-instance
     answer pays 100 times. The names are the signature's output names (repr-quoted here)."""

@@ -51,12 +51,12 @@ from starlette.types import Receive, Scope, Send
 
 from pipeline.monitoring.gauges import DriftGauges
 from pipeline.serving import predlog
-from pipeline.serving.answers import error_body, tfserving_body
-from pipeline.serving.batching import MicroBatcher
-from pipeline.serving.instances import ID_SIGNATURE, Batch, RequestError, parse_request
+from pipeline.serving.answers import error_body, row_answer, tfserving_body
+from pipeline.serving.batching import MicroBatcher, ScoredRow
+from pipeline.serving.instances import ID_SIGNATURE, Parsed, RequestError, parse_request
 from pipeline.serving.metrics import CONTENT_TYPE, ServerMetrics
 from pipeline.serving.reading import JSON, REQUESTS_IN_PROGRESS, check_content_type, header, parse_json, read_body
-from pipeline.serving.scorer import Scorer
+from pipeline.serving.scorer import Outputs, Scorer
 from pipeline.training import schema
 
 log = logging.getLogger(__name__)
@@ -207,12 +207,22 @@ class _PredictRoute:
 
 
 class _LoggedScores(NamedTuple):
-    """What the prediction log keeps per instance, from the signature's outputs."""
+    """What the prediction log keeps per instance, from the signature's outputs (arrays, or
+    lists of one value from a ScoredRow)."""
 
-    probability: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
-    churn: np.ndarray
+    probability: np.ndarray | list[float]
+    lower: np.ndarray | list[float]
+    upper: np.ndarray | list[float]
+    churn: np.ndarray | list[bool]
+
+
+def _logged_scores(scored: Outputs | ScoredRow) -> _LoggedScores:
+    if isinstance(scored, ScoredRow):
+        values = scored.values
+        lower, upper = values["interval"]
+        return _LoggedScores([values["churn_probability"]], [lower], [upper], [values["churn"]])
+    interval = scored["interval"]
+    return _LoggedScores(scored["churn_probability"], interval[:, 0], interval[:, 1], scored["churn"])
 
 
 class _RequestIds:
@@ -313,16 +323,15 @@ class _Predictor:
         parsed = parse_request(payload, spec.protocol, self.settings.max_instances)
         if parsed.unusual:
             self.metrics.observe_unusual(parsed.unusual)
-        outputs = await self._outputs(parsed.batch, parsed.signature, self._alone(scope))
+        scored = await self._scored(parsed, self._alone(scope))
         latency_ms = (time.perf_counter() - started) * 1000.0
-        interval = outputs["interval"]
-        scores = _LoggedScores(outputs["churn_probability"], interval[:, 0], interval[:, 1], outputs["churn"])
+        scores = _logged_scores(scored)
         await self.log.append(predlog.request_record(
             request_id, predlog.utc_timestamp(), self.scorer.version_id, name, latency_ms, parsed.instances,
             parsed.batch.numeric[:, 3], parsed.batch.customer_ids, scores, parsed.logged_rows),
             alone=self._alone(scope))
         self.metrics.observe_predictions(scores.probability)
-        answer = tfserving_body(outputs, parsed.columnar)
+        answer = row_answer(scored.values) if isinstance(scored, ScoredRow) else tfserving_body(scored, parsed.columnar)
         if spec.vertex_fields:
             answer.update(deployedModelId=self.deployed_model_id,
                           model=self.model_resource(params.get("project"), params.get("location")),
@@ -335,11 +344,17 @@ class _Predictor:
         in_progress = scope.get(REQUESTS_IN_PROGRESS)
         return self.in_flight == 1 and (in_progress is None or len(in_progress) <= 1)
 
-    async def _outputs(self, batch: Batch, signature: str, alone: bool) -> dict[str, np.ndarray]:
-        outputs = dict(await self.batcher.outputs(batch, alone=alone))
-        if signature == ID_SIGNATURE:
-            outputs[schema.ID_COLUMN] = np.array(batch.customer_ids, dtype=object)
-        return outputs
+    async def _scored(self, parsed: Parsed, alone: bool) -> Outputs | ScoredRow:
+        """The request's outputs (a ScoredRow for a row request that shared its model call),
+        with customerID added last for the ID signature, as the SavedModel's signature does."""
+        scored = await self.batcher.score(parsed.batch, alone=alone)
+        if isinstance(scored, ScoredRow) and parsed.columnar:
+            scored = scored.outputs()
+        if parsed.signature != ID_SIGNATURE:
+            return scored
+        if isinstance(scored, ScoredRow):
+            return scored._replace(values={**scored.values, schema.ID_COLUMN: parsed.batch.customer_ids[0]})
+        return {**scored, schema.ID_COLUMN: np.array(parsed.batch.customer_ids, dtype=object)}
 
     def _check_token(self, scope: Scope) -> None:
         if self.token is None:

@@ -61,7 +61,12 @@ def request_record(request_id: str, timestamp: str, model_version: str, endpoint
 
 def _record(request_id: str, timestamp: str, model_version: str, endpoint: str, latency_ms: float,
             customer_ids: Sequence[str | None], features: Sequence[Any], scores: Any) -> tuple:
-    entries = zip(customer_ids, features, scores.probability.tolist(), scores.lower.tolist(),
-                  scores.upper.tolist(), scores.churn.tolist(), strict=True)
+    entries = zip(customer_ids, features, _listed(scores.probability), _listed(scores.lower),
+                  _listed(scores.upper), _listed(scores.churn), strict=True)
     return (request_id, timestamp, model_version, endpoint, latency_ms, len(features),
             orjson.dumps(list(entries)).decode())
+
+
+def _listed(values: Any) -> list[Any]:
+    """Scores as a list: arrays are converted, a ScoredRow's lists are used as they are."""
+    return values if type(values) is list else values.tolist()

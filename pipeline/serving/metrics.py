@@ -47,9 +47,9 @@ class _Series:
         self.counts[bisect.bisect_left(self.bound_list, value)] += 1
         self.total += value
 
-    def observe_many(self, values: np.ndarray) -> None:
+    def observe_many(self, values: np.ndarray | list[float]) -> None:
         if len(values) <= _SMALL:  # NumPy's per-call overhead dominates for a few values
-            for value in values.tolist():
+            for value in (values if isinstance(values, list) else values.tolist()):
                 self.observe(value)
             return
         slots = np.searchsorted(self.bounds, values, side="left")
@@ -83,7 +83,7 @@ class LoopHistogram(Collector):
     def observe(self, value: float) -> None:
         self.labels().observe(value)
 
-    def observe_many(self, values: np.ndarray) -> None:
+    def observe_many(self, values: np.ndarray | list[float]) -> None:
         self.labels().observe_many(values)
 
     def collect(self) -> Iterator[HistogramMetricFamily]:
@@ -135,7 +135,7 @@ class ServerMetrics:
         """Count one connection refused by the HTTP layer (pipeline.serving.connections)."""
         self.refused.labels(reason).inc()
 
-    def observe_predictions(self, probabilities: np.ndarray) -> None:
+    def observe_predictions(self, probabilities: np.ndarray | list[float]) -> None:
         """Record the instances and scores of one successful predict request."""
         self.instances.observe(float(len(probabilities)))
         self.scores.observe_many(probabilities)

@@ -79,8 +79,24 @@ def test_one_instance_answers_are_built_as_any_other(dtype: type) -> None:
                "customerID": np.array(["7590-VHVEG"], dtype=object)}
     fast = tfserving_body(outputs, columnar=False)
     values = answers._json_outputs(outputs)
-    assert fast == {"predictions": [answers._row_maker(tuple(values))(*(v[0] for v in values.values()))]}
+    assert fast == {"predictions": [answers.row_maker(tuple(values))(*(v[0] for v in values.values()))]}
     assert orjson.dumps(fast) == orjson.dumps({"predictions": [dict(zip(values, (v[0] for v in values.values()),
                                                                           strict=True))]})
     three_d = dict(outputs, interval=rng.random((1, 2, 1)).astype(dtype))
     assert tfserving_body(three_d, columnar=False)["predictions"][0]["interval"] == json_values(three_d["interval"])[0]
+
+
+@pytest.mark.parametrize("special", [0.5, np.nan, np.inf, -0.0, 1e-45, 0.645993471])
+def test_a_row_of_python_values_is_answered_as_its_arrays_are(special: float) -> None:
+    """What a request that shared its model call gets (a ScoredRow's tolist values)."""
+    rng = np.random.default_rng(13)
+    outputs = {"churn_probability": np.array([special], dtype=np.float32),
+               "raw_probability": rng.random(1).astype(np.float32),
+               "interval": np.array([[special, rng.random()]], dtype=np.float32), "churn": np.array([False]),
+               "customerID": np.array(["7590-VHVEG"], dtype=object)}
+    values = {name: array.tolist()[0] for name, array in outputs.items()}
+    assert orjson.dumps(answers.row_answer(values)) == \
+        orjson.dumps(tfserving_body(outputs, columnar=False))
+    one = {"churn_probability": outputs["churn_probability"]}  # one output: no names, as TF Serving answers
+    assert orjson.dumps(answers.row_answer({"churn_probability": values["churn_probability"]})) == \
+        orjson.dumps(tfserving_body(one, columnar=False))

@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from pipeline.serving.batching import MicroBatcher
+from pipeline.serving.batching import MicroBatcher, ScoredRow
 from pipeline.serving.scorer import Scorer, interval_table, sample_batch
 
 
@@ -76,3 +76,21 @@ def test_a_failing_model_call_fails_every_waiting_request(tmp_path, calls: list[
     results = asyncio.run(both())
     assert all(isinstance(r, ValueError) for r in results)
     assert not batcher._busy  # the next request starts a new call
+
+
+def test_one_instance_requests_that_share_a_call_get_its_rows_as_python_values(tmp_path, calls: list[int]) -> None:
+    batcher = MicroBatcher.for_scorer(make_scorer(tmp_path, calls), window_ms=0)
+
+    async def together():
+        return await asyncio.gather(*(batcher.score(batch_with_tenures(t)) for t in (10, 60, 30)))
+
+    rows = asyncio.run(together())
+    assert calls == [3] and all(isinstance(row, ScoredRow) for row in rows)
+    assert [row.values["churn"] for row in rows] == [False, True, False]
+    for row, tenure in zip(rows, (10, 60, 30), strict=True):
+        alone = batcher.scorer.outputs(batch_with_tenures(tenure))
+        assert {name: values.tolist()[0] for name, values in alone.items()} == row.values
+        assert {name: values.tolist() for name, values in row.outputs().items()} == \
+            {name: values.tolist() for name, values in alone.items()}
+        assert {name: values.dtype for name, values in row.outputs().items()} == \
+            {name: values.dtype for name, values in alone.items()}
