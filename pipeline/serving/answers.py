@@ -108,33 +108,36 @@ def tfserving_body(outputs: dict[str, np.ndarray], columnar: bool) -> dict[str, 
 def _one_row(outputs: dict[str, np.ndarray]) -> dict[str, Any] | None:
     """The answer row of a one-instance request whose outputs are scalars or vectors per
     instance (most online requests), built directly: one tolist per output; None otherwise."""
-    row: dict[str, Any] = {}
+    values: dict[str, Any] = {}
     for name, array in outputs.items():
         if not 1 <= array.ndim <= 2 or len(array) != 1:
             return None
-        if array.dtype.kind != "f":
-            row[name] = array.tolist()[0]
-            continue
-        value = (array if array.dtype == np.float32 else array.astype(np.float32)).tolist()[0]
-        row[name] = list(map(_printed, value)) if array.ndim == 2 else _printed(value)
-    return row
+        if array.dtype.kind == "f" and array.dtype != np.float32:
+            array = array.astype(np.float32)
+        values[name] = array.tolist()[0]
+    return _printed_row(values)
 
 
 def row_answer(values: dict[str, Any]) -> dict[str, Any]:
     """TF Serving's answer to a one-instance row request from the instance's outputs as
     Python values (what tolist gives of the float32, bool and string outputs): the answer
     tfserving_body gives for the same outputs as arrays, formatted without NumPy."""
-    row = {}
-    for name, value in values.items():
-        kind = type(value)
-        row[name] = _printed(value) if kind is float else _printed_list(value) if kind is list else value
+    row = _printed_row(values)
     return {"predictions": [row] if len(row) > 1 else list(row.values())}
 
 
-def _printed_list(values: list[Any]) -> list[Any]:
-    """A vector (or nested) output's values, floats as TF Serving prints them."""
-    return [_printed(value) if type(value) is float else _printed_list(value) if type(value) is list else value
-            for value in values]
+def _printed_row(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: _printed_value(value) for name, value in values.items()}
+
+
+def _printed_value(value: Any) -> Any:
+    """An output's value as Python objects (float32 values as floats, nested lists), its
+    floats as TF Serving prints them."""
+    if type(value) is float:
+        return _printed(value)
+    if type(value) is list:  # floats printed here: a vector output is one call, not one per value
+        return [_printed(item) if type(item) is float else _printed_value(item) for item in value]
+    return value
 
 
 @functools.lru_cache(maxsize=16)
@@ -165,13 +168,6 @@ def _json_outputs(outputs: dict[str, np.ndarray]) -> dict[str, Any]:
 
 
 def _printed_rows(array: np.ndarray) -> Any:
-    """json_values of a few float values, formatted one by one (1-D and 2-D without NumPy
-    calls beyond one tolist: the float32 values come out exact as Python floats)."""
-    if array.dtype != np.float32:
-        array = array.astype(np.float32)
-    values = array.tolist()
-    if array.ndim == 1:
-        return list(map(_printed, values))
-    if array.ndim == 2:
-        return [list(map(_printed, row)) for row in values]
-    return np.asarray([_printed(x) for x in array.reshape(-1).tolist()], dtype=np.float64).reshape(array.shape).tolist()
+    """json_values of a few float values, formatted one by one (no NumPy calls beyond one
+    tolist: the float32 values come out exact as Python floats)."""
+    return _printed_value((array if array.dtype == np.float32 else array.astype(np.float32)).tolist())

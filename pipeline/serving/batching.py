@@ -27,7 +27,7 @@ class ScoredRow(NamedTuple):
     """The outputs of a one-instance request scored in a shared model call, as Python values
     (float32 values exact as floats, bools, lists for vector outputs): what its answer row
     and log record need, without the NumPy slices and calls of a per-request Outputs (about
-    6 µs of CPU per request at 32 connections)."""
+    2.5 µs less CPU per request, in-process, at 32 concurrent requests)."""
 
     values: dict[str, Any]  # output name -> this instance's value, in signature order
     joint: Outputs  # the shared call's outputs
@@ -55,15 +55,11 @@ class MicroBatcher:
         slow = scorer.engine == "savedmodel"
         return cls(scorer, window_ms if slow else 0.0, threaded=slow)
 
-    async def outputs(self, batch: Batch, alone: bool = False) -> Outputs:
-        """The outputs for `batch`, computed in one model call with its neighbours. `alone`:
+    async def score(self, batch: Batch, alone: bool = False) -> Outputs | ScoredRow:
+        """The outputs for `batch`, computed in one model call with its neighbours (a
+        ScoredRow when `batch` holds one instance and shared its call with others). `alone`:
         the caller is the only request in flight; with the NumPy engine it is then scored at
         once, in the caller's turn (no one could join it)."""
-        scored = await self.score(batch, alone)
-        return scored.outputs() if isinstance(scored, ScoredRow) else scored
-
-    async def score(self, batch: Batch, alone: bool = False) -> Outputs | ScoredRow:
-        """outputs(), or a ScoredRow when `batch` holds one instance and shared its call."""
         if alone and self._executor is None and not self._busy:
             return self.scorer.outputs(batch)
         loop = asyncio.get_running_loop()

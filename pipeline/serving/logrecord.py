@@ -69,4 +69,4 @@ def _record(request_id: str, timestamp: str, model_version: str, endpoint: str, 
 
 def _listed(values: Any) -> list[Any]:
     """Scores as a list: arrays are converted, a ScoredRow's lists are used as they are."""
-    return values if type(values) is list else values.tolist()
+    return values if isinstance(values, list) else values.tolist()

@@ -34,8 +34,14 @@ def batch_with_tenures(*tenures: int):
     return batch
 
 
+async def arrays(batcher: MicroBatcher, batch):
+    """A request's outputs as arrays, whether it got them as such or as a ScoredRow."""
+    scored = await batcher.score(batch)
+    return scored.outputs() if isinstance(scored, ScoredRow) else scored
+
+
 async def score_together(batcher: MicroBatcher, *batches):
-    return await asyncio.gather(*(batcher.outputs(batch) for batch in batches))
+    return await asyncio.gather(*(arrays(batcher, batch) for batch in batches))
 
 
 def test_concurrent_requests_share_one_call(tmp_path, calls: list[int]) -> None:
@@ -54,9 +60,9 @@ def test_savedmodel_engine_waits_for_company_on_a_thread(tmp_path, calls: list[i
     batcher = MicroBatcher.for_scorer(make_scorer(tmp_path, calls, engine="savedmodel"), window_ms=20.0)
 
     async def staggered():
-        first = asyncio.ensure_future(batcher.outputs(batch_with_tenures(10)))
+        first = asyncio.ensure_future(arrays(batcher, batch_with_tenures(10)))
         await asyncio.sleep(0.005)  # inside the window: joins the same call
-        return await asyncio.gather(first, batcher.outputs(batch_with_tenures(40)))
+        return await asyncio.gather(first, arrays(batcher, batch_with_tenures(40)))
 
     try:
         results = asyncio.run(staggered())
@@ -70,7 +76,7 @@ def test_a_failing_model_call_fails_every_waiting_request(tmp_path, calls: list[
     batcher = MicroBatcher.for_scorer(make_scorer(tmp_path, calls, fail=True), window_ms=0)
 
     async def both():
-        return await asyncio.gather(batcher.outputs(batch_with_tenures(1)), batcher.outputs(batch_with_tenures(2)),
+        return await asyncio.gather(arrays(batcher, batch_with_tenures(1)), arrays(batcher, batch_with_tenures(2)),
                                     return_exceptions=True)
 
     results = asyncio.run(both())
