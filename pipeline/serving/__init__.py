@@ -1,7 +1,7 @@
 """Serving: the local Vertex-compatible prediction server, its prediction log and the
 model loader shared with batch scoring (`churn predict`).
 
-    instances  request validation from the feature schema -> encoded Batch
+    instances  request validation from the feature schema -> encoded Batch (batch)
     fastpath   the exported network evaluated in NumPy from the Keras weights
     scorer     loads a model REF (pipeline.registry.local_registry): fast path verified against the
                SavedModel, or the SavedModel itself

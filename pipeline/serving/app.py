@@ -326,10 +326,10 @@ class _Predictor:
         scored = await self._scored(parsed, self._alone(scope))
         latency_ms = (time.perf_counter() - started) * 1000.0
         scores = _logged_scores(scored)
+        charges = parsed.batch.numeric[:, 3] if parsed.logged_rows is None else ()  # only read without rows
         await self.log.append(predlog.request_record(
             request_id, predlog.utc_timestamp(), self.scorer.version_id, name, latency_ms, parsed.instances,
-            parsed.batch.numeric[:, 3], parsed.batch.customer_ids, scores, parsed.logged_rows),
-            alone=self._alone(scope))
+            charges, parsed.batch.customer_ids, scores, parsed.logged_rows), alone=self._alone(scope))
         self.metrics.observe_predictions(scores.probability)
         answer = row_answer(scored.values) if isinstance(scored, ScoredRow) else tfserving_body(scored, parsed.columnar)
         if spec.vertex_fields:

@@ -24,12 +24,14 @@ from __future__ import annotations
 import operator
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from pipeline.errors import quote
+from pipeline.serving.batch import Batch as Batch
+from pipeline.serving.batch import concat_batches as concat_batches
 from pipeline.serving.rows import FLOAT32_MAX, encode_plain_rows
 from pipeline.serving.tensors import TensorValueError, normalize_columns
 from pipeline.training import schema
@@ -83,42 +85,18 @@ class RequestError(Exception):
                           "instance": self.instance, "field": self.field}}
 
 
-@dataclass(frozen=True)
-class Batch:
-    """Validated instances: numbers in schema.NUMERIC_FEATURES order (n, 4) float64, and
-    category codes (index into schema.CATEGORICAL_VALUES[f], len(values) for an unknown
-    value) in CATEGORICAL_FEATURES order."""
-
-    numeric: np.ndarray
-    codes: np.ndarray
-    customer_ids: list[str | None]
-
-    def __len__(self) -> int:
-        return len(self.numeric)
-
-    def has_unknown_categories(self) -> bool:
-        """Whether a row holds a category outside the vocabulary (code len(values))."""
-        return bool((self.codes >= _VOCABULARY_SIZES).any())
-
-    def first_unknown_category(self) -> tuple[int, str]:
-        """(instance, feature) of the first category outside the vocabulary."""
-        row, column = np.argwhere(self.codes >= _VOCABULARY_SIZES)[0].tolist()
-        return row, schema.CATEGORICAL_FEATURES[column]
-
-
 _STRING_INPUTS = frozenset((*schema.CATEGORICAL_FEATURES, schema.ID_COLUMN))
-_VOCABULARY_SIZES = np.array([len(v) for v in schema.CATEGORICAL_VALUES.values()], dtype=np.intp)
 
 
-@dataclass(frozen=True)
-class Parsed:
-    """One parsed predict request."""
+class Parsed(NamedTuple):
+    """One parsed predict request (a NamedTuple: built for every request, at about half a
+    frozen dataclass's cost)."""
 
     batch: Batch
     instances: list[dict[str, Any]]  # row form, as logged
     signature: str
     columnar: bool
-    unusual: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (kind, feature) -> instances
+    unusual: Mapping[tuple[str, str], int] = MappingProxyType({})  # (kind, feature) -> instances
     logged_rows: list[tuple[Any, ...]] | None = None  # the values as logged, when the fast path has them
 
 
@@ -141,7 +119,7 @@ def parse_request(payload: Any, protocol: str, max_instances: int) -> Parsed:
     plain = encode_plain_rows(instances, names)
     if plain is not None:  # the usual request; else the general path below names the problem
         numeric, codes, ids, found, logged = plain
-        return Parsed(Batch(numeric, codes, ids), instances, signature, False, found, logged)
+        return Parsed(plain_batch(numeric, codes, ids), instances, signature, False, found, logged)
     raw = _columns_of_rows(instances, names)
     try:  # scalars only, no extra pass over the values
         batch, unusual = _encode(dict(zip(names, raw, strict=True)), _row_place)
@@ -173,6 +151,13 @@ def _as_tensors(raw: list[Any], names: tuple[str, ...], columnar: bool, instance
     return columns, instances, locate
 
 
+def plain_batch(numeric: np.ndarray | list[Any], codes: np.ndarray | list[Any], ids: list[Any]) -> Batch:
+    """The Batch of what rows.encode_plain_rows gives: arrays, or one instance's rows."""
+    if isinstance(numeric, list) and isinstance(codes, list):
+        return Batch.of_rows(numeric, codes, ids)
+    return Batch(np.asarray(numeric), np.asarray(codes), ids)
+
+
 def validate_payload(payload: Any, max_instances: int) -> tuple[Batch, list[dict[str, Any]]]:
     """A TF Serving body checked (see parse_request): the encoded batch and the instances."""
     parsed = parse_request(payload, "tfserving", max_instances)
@@ -201,13 +186,6 @@ def raw_features(batch: Batch) -> dict[str, np.ndarray]:
     for column, name in enumerate(schema.CATEGORICAL_FEATURES):
         features[name] = VOCABULARIES[name][batch.codes[:, column]]
     return {name: features[name] for name in schema.FEATURES}
-
-
-def concat_batches(batches: Sequence[Batch]) -> Batch:
-    """One batch holding the rows of several, in order."""
-    return Batch(numeric=np.concatenate([b.numeric for b in batches]),
-                 codes=np.concatenate([b.codes for b in batches]),
-                 customer_ids=[i for b in batches for i in b.customer_ids])
 
 
 def _vertex_signature(payload: dict[str, Any]) -> str:

@@ -46,7 +46,8 @@ def request_record(request_id: str, timestamp: str, model_version: str, endpoint
                    logged_rows: list[tuple[Any, ...]] | None = None) -> tuple:
     """The log record of one answered request. Features are logged as the model saw them, as
     values in LOGGED_FEATURES order (`logged_rows` when request parsing has them already):
-    customerID has its own field and TotalCharges sent as text is stored as its number."""
+    customerID has its own field and TotalCharges sent as text is stored as its number
+    (`total_charges`, the numbers as parsed, is only read when `logged_rows` is None)."""
     if logged_rows is not None:
         return _record(request_id, timestamp, model_version, endpoint, latency_ms, customer_ids, logged_rows, scores)
     features: list[Any] = list(map(_LOGGED_VALUES, instances))

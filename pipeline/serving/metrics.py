@@ -14,12 +14,14 @@
 from __future__ import annotations
 
 import bisect
+import itertools
+import operator
+import time
 from collections.abc import Iterator, Mapping
-from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Info, generate_latest
-from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
@@ -33,14 +35,15 @@ SCORE_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
 
 
 class _Series:
-    """One histogram series: a count per bucket (the last one above the top bound) and the sum."""
+    """One histogram series: a count per bucket (the last one above the top bound) and the sum,
+    in Python ints (a NumPy element update costs several times a list's)."""
 
     __slots__ = ("bounds", "bound_list", "counts", "total")
 
     def __init__(self, bounds: np.ndarray, bound_list: list[float]) -> None:
         self.bounds = bounds
         self.bound_list = bound_list
-        self.counts = np.zeros(len(bound_list) + 1, dtype=np.int64)
+        self.counts = [0] * (len(bound_list) + 1)
         self.total = 0.0
 
     def observe(self, value: float) -> None:
@@ -53,8 +56,36 @@ class _Series:
                 self.observe(value)
             return
         slots = np.searchsorted(self.bounds, values, side="left")
-        self.counts += np.bincount(slots, minlength=len(self.counts))
+        binned = np.bincount(slots, minlength=len(self.counts)).tolist()
+        self.counts = list(map(operator.add, self.counts, binned))
         self.total += float(np.sum(values))
+
+
+class LoopCounter(Collector):
+    """A Prometheus counter for the event loop's thread: an increment is one addition
+    (prometheus_client's Counter takes a lock for each). Same exposition, _created included."""
+
+    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = labelnames
+        self._series: dict[tuple[str, ...], list[float]] = {}  # label values -> [count, created]
+
+    def labels(self, *values: str) -> list[float]:
+        """The series [count, created] for these label values (created on first use); add to
+        its first item to count."""
+        series = self._series.get(values)
+        if series is None:
+            if len(values) != len(self.labelnames):
+                raise ValueError(f"{self.name}: expected labels {self.labelnames}, got {values}")
+            series = self._series[values] = [0.0, time.time()]
+        return series
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=list(self.labelnames))
+        for values, (count, created) in list(self._series.items()):
+            family.add_metric(list(values), count, created=created)
+        yield family
 
 
 class LoopHistogram(Collector):
@@ -89,7 +120,7 @@ class LoopHistogram(Collector):
     def collect(self) -> Iterator[HistogramMetricFamily]:
         family = HistogramMetricFamily(self.name, self.documentation, labels=list(self.labelnames))
         for values, series in list(self._series.items()):
-            cumulative = np.cumsum(series.counts).tolist()
+            cumulative = list(itertools.accumulate(series.counts))
             buckets = [(floatToGoString(bound), float(count))
                        for bound, count in zip(self.bound_list, cumulative, strict=False)]
             buckets.append(("+Inf", float(cumulative[-1])))
@@ -102,8 +133,8 @@ class ServerMetrics:
 
     def __init__(self, model_name: str, version_id: str, engine: str) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter("churn_requests", "Requests answered, by route template and HTTP status.",
-                                ["route", "status"], registry=self.registry)
+        self.requests = LoopCounter("churn_requests", "Requests answered, by route template and HTTP status.",
+                                    ("route", "status"))
         self.latency = LoopHistogram("churn_request_latency_seconds", "Time from request to answer.",
                                      LATENCY_BUCKETS, ("route",))
         self.instances = LoopHistogram("churn_request_instances", "Instances per predict request.",
@@ -114,9 +145,11 @@ class ServerMetrics:
                                "range or a category outside the vocabulary (TF Serving scores them too).",
                                ["kind", "feature"], registry=self.registry)
         self.scores = LoopHistogram("churn_prediction_score", "Churn probabilities served.", SCORE_BUCKETS)
-        for histogram in (self.latency, self.instances, self.scores):
-            self.registry.register(histogram)
-        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        for collector in (self.requests, self.latency, self.instances, self.scores):
+            self.registry.register(collector)
+        self._children: dict[tuple[str, int], tuple[list[float], _Series]] = {}
+        self._instance_counts = self.instances.labels()
+        self._score_counts = self.scores.labels()
         info = Info("churn_model", "The model version being served.", registry=self.registry)
         info.info({"name": model_name, "version": version_id, "engine": engine})
 
@@ -124,10 +157,10 @@ class ServerMetrics:
         """Count one answered request and its latency."""
         key = (route, status)
         children = self._children.get(key)
-        if children is None:  # labels() takes a lock and builds a tuple: do it once per pair
+        if children is None:  # the series of each pair, looked up once
             children = self._children[key] = (self.requests.labels(route, str(status)),
                                               self.latency.labels(route))
-        children[0].inc()
+        children[0][0] += 1
         if status not in UNTIMED_STATUSES:
             children[1].observe(seconds)
 
@@ -137,8 +170,8 @@ class ServerMetrics:
 
     def observe_predictions(self, probabilities: np.ndarray | list[float]) -> None:
         """Record the instances and scores of one successful predict request."""
-        self.instances.observe(float(len(probabilities)))
-        self.scores.observe_many(probabilities)
+        self._instance_counts.observe(float(len(probabilities)))
+        self._score_counts.observe_many(probabilities)
 
     def observe_unusual(self, counts: Mapping[tuple[str, str], int]) -> None:
         """Count instances scored with out-of-range values or unknown categories."""

@@ -100,3 +100,19 @@ def test_one_instance_requests_that_share_a_call_get_its_rows_as_python_values(t
             {name: values.tolist() for name, values in alone.items()}
         assert {name: values.dtype for name, values in row.outputs().items()} == \
             {name: values.dtype for name, values in alone.items()}
+
+
+def test_one_instance_batches_join_from_their_rows_as_arrays_would() -> None:
+    from pipeline.serving.instances import EXAMPLE_INSTANCE, Batch, concat_batches, parse_request
+
+    rows = [dict(EXAMPLE_INSTANCE, tenure=tenure, gender=gender) for tenure, gender in
+            ((1, "Male"), (70, "Female"), (12, "Male"))]
+    singles = [parse_request({"instances": [row]}, "tfserving", 10).batch for row in rows]
+    assert all(batch._numbers is not None for batch in singles) and [len(b) for b in singles] == [1, 1, 1]
+    whole = parse_request({"instances": rows}, "tfserving", 10).batch
+    as_arrays = [Batch(b.numeric, b.codes, b.customer_ids) for b in singles]
+    for joined in (concat_batches(singles), concat_batches(as_arrays), concat_batches([singles[0], *as_arrays[1:]])):
+        assert len(joined) == 3 and joined.customer_ids == [None] * 3
+        assert joined.numeric.dtype == whole.numeric.dtype and joined.codes.dtype == whole.codes.dtype
+        np.testing.assert_array_equal(joined.numeric, whole.numeric)
+        np.testing.assert_array_equal(joined.codes, whole.codes)

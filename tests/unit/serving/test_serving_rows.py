@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.serving import instances as general
 from pipeline.serving import predlog
-from pipeline.serving.instances import EXAMPLE_INSTANCE, ID_SIGNATURE, SIGNATURE_INPUTS, parse_request
+from pipeline.serving.instances import EXAMPLE_INSTANCE, ID_SIGNATURE, SIGNATURE_INPUTS, parse_request, plain_batch
 from pipeline.serving.rows import encode_plain_rows
 from pipeline.training import schema
 
@@ -44,11 +44,14 @@ def test_plain_rows_encode_as_the_general_path_does(count: int, unusual: bool) -
     fast = encode_plain_rows(rows, NAMES)
     assert fast is not None
     numeric, codes, ids, found, logged = fast
+    fast_batch = plain_batch(numeric, codes, ids)
     batch, expected = general_encoding(rows, NAMES)
     assert logged == [tuple(row[name] for name in predlog.LOGGED_FEATURES) for row in rows]
-    assert numeric.dtype == batch.numeric.dtype and codes.dtype == batch.codes.dtype
-    np.testing.assert_array_equal(numeric, batch.numeric)
-    np.testing.assert_array_equal(codes, batch.codes)
+    assert fast_batch.numeric.dtype == batch.numeric.dtype and fast_batch.codes.dtype == batch.codes.dtype
+    assert fast_batch.numeric.shape == batch.numeric.shape and fast_batch.codes.shape == batch.codes.shape
+    np.testing.assert_array_equal(fast_batch.numeric, batch.numeric)
+    np.testing.assert_array_equal(fast_batch.codes, batch.codes)
+    assert len(fast_batch) == count
     assert ids == batch.customer_ids == [None] * count
     assert dict(found) == dict(expected)
     assert bool(found) == (unusual and bool(expected))

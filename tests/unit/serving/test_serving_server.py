@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 
 import numpy as np
 import pytest
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from pipeline.config import EvaluateConfig, load_config
 from pipeline.errors import ServingError
 from pipeline.serving import server
-from pipeline.serving.metrics import SCORE_BUCKETS, LoopHistogram, ServerMetrics
+from pipeline.serving.metrics import SCORE_BUCKETS, LoopCounter, LoopHistogram, ServerMetrics
 from pipeline.serving.scorer import Scorer, interval_table, sample_batch
 from pipeline.serving.server import bind_socket, check_exposure, is_loopback
 from pipeline.training import schema
@@ -94,6 +95,26 @@ def test_loop_histogram_matches_prometheus_histogram() -> None:
                 if not s.name.endswith("_created")}
 
     assert samples(ours) == pytest.approx(samples(registry))
+
+
+def test_loop_counter_matches_prometheus_counter() -> None:
+    ours = LoopCounter("churn_requests", "doc", ("route", "status"))
+    registry = CollectorRegistry()
+    reference = Counter("churn_requests", "doc", ["route", "status"], registry=registry)
+    for route, status, times in (("/a", "200", 3), ("/a", "400", 1), ("/b", "200", 2)):
+        for _ in range(times):
+            ours.labels(route, status)[0] += 1
+            reference.labels(route, status).inc()
+    with pytest.raises(ValueError, match="expected labels"):
+        ours.labels("/a")
+
+    def samples(collector) -> dict:  # noqa: ANN001
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value if not s.name.endswith("_created") else "created"
+                for s in next(iter(collector.collect())).samples}
+
+    assert samples(ours) == samples(registry)
+    created = [s.value for s in next(iter(ours.collect())).samples if s.name.endswith("_created")]
+    assert len(created) == 3 and all(abs(value - time.time()) < 60 for value in created)
 
 
 def test_server_metrics_exposition() -> None:
