@@ -18,7 +18,7 @@ class Batch:
     value) in CATEGORICAL_FEATURES order (n, 15) intp.
 
     A one-instance request (most online traffic) is kept as its row of numbers and row of
-    codes (`of_row`), its arrays made when first read: requests that share a model call are
+    codes (`of_rows`), its arrays made when first read: requests that share a model call are
     joined from their rows in one NumPy call each (concat_batches), not two arrays per
     request and two concatenations. Treat a Batch as read-only."""
 

@@ -18,6 +18,7 @@ import itertools
 import operator
 import time
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Info, generate_latest
@@ -61,25 +62,39 @@ class _Series:
         self.total += float(np.sum(values))
 
 
-class LoopCounter(Collector):
-    """A Prometheus counter for the event loop's thread: an increment is one addition
-    (prometheus_client's Counter takes a lock for each). Same exposition, _created included."""
+class _LoopCollector(Collector):
+    """What the loop's counter and histogram share: one series per tuple of label values,
+    made on first use by `_new_series`."""
 
     def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...]) -> None:
         self.name = name
         self.documentation = documentation
         self.labelnames = labelnames
-        self._series: dict[tuple[str, ...], list[float]] = {}  # label values -> [count, created]
+        self._series: dict[tuple[str, ...], Any] = {}
 
-    def labels(self, *values: str) -> list[float]:
-        """The series [count, created] for these label values (created on first use); add to
-        its first item to count."""
+    def labels(self, *values: str) -> Any:
+        """The series for these label values (created on first use)."""
         series = self._series.get(values)
         if series is None:
             if len(values) != len(self.labelnames):
                 raise ValueError(f"{self.name}: expected labels {self.labelnames}, got {values}")
-            series = self._series[values] = [0.0, time.time()]
+            series = self._series[values] = self._new_series()
         return series
+
+    def _new_series(self) -> Any:
+        raise NotImplementedError
+
+
+class LoopCounter(_LoopCollector):
+    """A Prometheus counter for the event loop's thread: an increment is one addition
+    (prometheus_client's Counter takes a lock for each). Same exposition, _created included.
+    A series is [count, created]: add to its first item to count."""
+
+    def labels(self, *values: str) -> list[float]:
+        return super().labels(*values)
+
+    def _new_series(self) -> list[float]:
+        return [0.0, time.time()]
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         family = CounterMetricFamily(self.name, self.documentation, labels=list(self.labelnames))
@@ -88,28 +103,22 @@ class LoopCounter(Collector):
         yield family
 
 
-class LoopHistogram(Collector):
+class LoopHistogram(_LoopCollector):
     """A Prometheus histogram for the event loop's thread: an observation is one bisect and
     two additions (prometheus_client's Histogram takes a lock and walks the buckets in
     Python), and whole arrays go in with one np.searchsorted. Same exposition."""
 
     def __init__(self, name: str, documentation: str, buckets: tuple[float, ...],
                  labelnames: tuple[str, ...] = ()) -> None:
-        self.name = name
-        self.documentation = documentation
-        self.labelnames = labelnames
+        super().__init__(name, documentation, labelnames)
         self.bounds = np.asarray(buckets, dtype=np.float64)
         self.bound_list = [float(b) for b in buckets]
-        self._series: dict[tuple[str, ...], _Series] = {}
 
     def labels(self, *values: str) -> _Series:
-        """The series for these label values (created on first use)."""
-        series = self._series.get(values)
-        if series is None:
-            if len(values) != len(self.labelnames):
-                raise ValueError(f"{self.name}: expected labels {self.labelnames}, got {values}")
-            series = self._series[values] = _Series(self.bounds, self.bound_list)
-        return series
+        return super().labels(*values)
+
+    def _new_series(self) -> _Series:
+        return _Series(self.bounds, self.bound_list)
 
     def observe(self, value: float) -> None:
         self.labels().observe(value)

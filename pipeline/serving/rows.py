@@ -123,10 +123,13 @@ def _range_check(bounds: tuple[tuple[float, float, bool], ...]) -> Callable[...,
     """A function of one instance's numbers telling whether all are inside the training
     ranges (and whole where the feature is an integer), compiled from the schema into one
     chain of comparisons: about a third of the cost of looping over the bounds."""
-    arguments = [f"v{index}" for index in range(len(bounds))]
-    tests = [f"{low!r} <= {value} <= {high!r}" + (f" and {value} == int({value})" if integer else "")
-             for value, (low, high, integer) in zip(arguments, bounds, strict=True)]
-    return eval(f"lambda {', '.join(arguments)}: {' and '.join(tests)}")  # noqa: S307 - schema numbers only
+    arguments = ", ".join(f"v{index}" for index in range(len(bounds)))
+    limits = ", ".join(f"low{index}=bounds[{index}][0], high{index}=bounds[{index}][1]" for index in range(len(bounds)))
+    tests = " and ".join(f"low{index} <= v{index} <= high{index}"
+                         + (f" and v{index} == int(v{index})" if integer else "")
+                         for index, (_, _, integer) in enumerate(bounds))
+    # the bounds are the lambda's keyword defaults (fast locals), not numbers printed into the source
+    return eval(f"lambda {arguments}, *, {limits}: {tests}", {"bounds": bounds})  # noqa: S307 - our own source
 
 
 _IN_RANGE = _range_check(_BOUNDS)
