@@ -103,7 +103,7 @@ def answer_outputs(raw: np.ndarray, table: dict[str, Any], threshold: float) -> 
     calibrated probability rounded to float32 is looked up in the float32 interval table
     (scorer.interval_table) and compared with the float32 threshold."""
     probability = calibrate(raw, table.get("calibration")).astype(np.float32)
-    slot = np.searchsorted(table["inner_edges"], probability, side="right")
+    slot = table["inner_edges"].searchsorted(probability, side="right")  # the method: no np.* wrapper
     lower = np.minimum(table["lower"][slot], probability)
     upper = np.maximum(table["upper"][slot], probability)
     return {"churn_probability": probability, "raw_probability": np.asarray(raw, dtype=np.float32),

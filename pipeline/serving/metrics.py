@@ -56,10 +56,10 @@ class _Series:
             for value in (values if isinstance(values, list) else values.tolist()):
                 self.observe(value)
             return
-        slots = np.searchsorted(self.bounds, values, side="left")
+        slots = self.bounds.searchsorted(values, side="left")  # the methods, without np.* wrappers
         binned = np.bincount(slots, minlength=len(self.counts)).tolist()
         self.counts = list(map(operator.add, self.counts, binned))
-        self.total += float(np.sum(values))
+        self.total += float(np.add.reduce(values))
 
 
 class _LoopCollector(Collector):

@@ -25,6 +25,7 @@ from pipeline.config import Config
 from pipeline.core import atomic
 from pipeline.core.rundir import NUMPY_ENGINE
 from pipeline.errors import ServingError
+from pipeline.serving.fastpath import answer_outputs
 from pipeline.serving.instances import Batch, raw_features
 from pipeline.training import schema
 
@@ -72,8 +73,6 @@ class Scorer:
         (float32 [n, 2]), churn (bool [n])."""
         if self.signature is not None:
             return self.signature(batch)
-        from pipeline.serving.fastpath import answer_outputs
-
         raw = np.asarray(self.predict(batch.numeric, batch.codes), dtype=np.float64)
         return answer_outputs(raw, self.intervals, self.threshold)
 

@@ -51,6 +51,10 @@ def _printed_reference(flat: np.ndarray) -> np.ndarray:
     np.exp(np.random.default_rng(3).uniform(-80, 80, 20_000)),  # every magnitude
     np.random.default_rng(4).uniform(-1e7, 1e7, 20_000),  # signs, large values
     np.arange(1, 2 ** 14) / 2 ** 7,  # exact binary fractions: ties at the last printed digit
+    10 ** np.random.default_rng(5).uniform(-7, 6, 20_000),  # every magnitude of the in-range path
+    -(10 ** np.random.default_rng(6).uniform(-7, -3, 20_000)),  # negative, and %.9g below 1e-4
+    [1.0000001e-7, 1e-6, 9.99999e-5, 1e-4, 1.0001e-4, 0.1, 0.5, 1.0, 10.0, 99999.95, 999999.5, 999999.94,
+     9.310196765e-05, 4.500175055e-05, 2.928801905e-06],  # the last three: 10**p times them is inexact
     [0.0, -0.0, 1.0, 0.1, 1e-7, 9.999999e-8, 1e-5, 0.9921875, 99999.95, 999999.5, 1e6, np.inf, -np.inf, np.nan,
      1e-45, 3.4028235e38, 0.99999994, 1234565.0],
 ])

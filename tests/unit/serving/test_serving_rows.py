@@ -73,6 +73,7 @@ def test_customer_ids_come_through(count: int) -> None:
     {"tenure": True}, {"tenure": "12"}, {"tenure": [12]}, {"tenure": None}, {"gender": "Unknown"},
     {"gender": 1}, {"gender": ["Male"]}, {"gender": {"b64": "TWFsZQ=="}}, {"TotalCharges": 1e39},
     {"TotalCharges": -1e39}, {"customerID": "x"},
+    {"gender": "Yes"}, {"Contract": "DSL"}, {"PaymentMethod": "No internet service"},  # another feature's values
 ])
 @pytest.mark.parametrize("count", [1, 20])
 def test_anything_else_goes_to_the_general_path(change: dict[str, Any], count: int) -> None:
