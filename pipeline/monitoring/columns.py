@@ -22,6 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pandas.api.types import is_numeric_dtype
 
+from pipeline.monitoring.labels import label_rows
+
 T = TypeVar("T")
 R = TypeVar("R")
 # Below this many rows a thread pool costs more than it saves.
@@ -233,9 +235,10 @@ def category_counts(series: pd.Series, vocabulary: Collection[str] = ()) -> Cate
 
 
 def _known_label_counts(series: pd.Series, vocabulary: Collection[str]) -> CategoryCounts | None:
-    """Counts of a text column holding only a few known labels, by one equality pass per
-    label (a few times cheaper than hashing every row); None when some row holds anything
-    else (an unseen or blank label), which value_counts then handles."""
+    """Counts of a text column holding only a few known labels, by their lengths (and a
+    byte) or one equality pass per label (pipeline.monitoring.labels; a few times cheaper
+    than hashing every row); None when some row holds anything else (an unseen or blank
+    label), which value_counts then handles."""
     arrow = _arrow_strings(series)
     if arrow is None or len(series) <= DISTINCT_SAMPLE or len(vocabulary) > MAX_COMPARED_LABELS:
         return None
@@ -243,14 +246,10 @@ def _known_label_counts(series: pd.Series, vocabulary: Collection[str]) -> Categ
     labels = {str(label) for label in vocabulary} | {str(label) for label in sample}
     if len(labels) > MAX_COMPARED_LABELS or any(category_label(label) != label for label in labels):
         return None
-    found: dict[str, int] = {}
-    for label in labels:
-        rows = pc.sum(pc.equal(arrow, pa.scalar(label, arrow.type))).as_py() or 0
-        if rows:
-            found[label] = int(rows)
-    nulls = arrow.null_count
-    if sum(found.values()) + nulls != len(series):
+    found = label_rows(arrow, sorted(labels))
+    if found is None:
         return None
+    nulls = arrow.null_count
     # value_counts lists labels by first appearance; keep that order (baseline_stats.json's)
     seen = {label: rank for rank, label in enumerate(sample)}  # ranks < DISTINCT_SAMPLE <= rows
     first = {label: seen.get(label, pc.index(arrow, label).as_py()) for label in found}
