@@ -5,7 +5,8 @@ numbers, or as pandas categoricals. Each column is hashed once (value_counts, wh
 Arrow's hash kernel for pandas 3 strings and a bincount of codes for categoricals); all
 further work runs on its distinct values, never row by row in Python. Text with mostly
 distinct numbers (TotalCharges) is parsed by Arrow instead of hashed; integer text (tenure)
-is cast by Arrow and counted per value; a few known labels are counted by comparison.
+is cast by Arrow and counted per value; a few known labels are counted by their lengths and
+one byte, or by comparison (pipeline.monitoring.labels).
 """
 
 from __future__ import annotations
