@@ -36,10 +36,11 @@ class LabelKey:
         """The key of `labels`, or None when some labels of one length differ at no single
         byte that tells them all apart."""
         encoded = [label.encode() for label in labels]
-        longest = max(len(label) for label in encoded)
+        sizes = {len(label) for label in encoded}
+        longest = max(sizes)
         slots = np.full((longest + 2) * _BYTES, len(labels), dtype=np.int32)
         position = np.zeros(longest + 2, dtype=np.intp)
-        for size in {len(label) for label in encoded}:
+        for size in sizes:
             group = [(slot, label) for slot, label in enumerate(encoded) if len(label) == size]
             if len(group) == 1:
                 slots[size * _BYTES:(size + 1) * _BYTES] = group[0][0]
@@ -50,7 +51,7 @@ class LabelKey:
             position[size] = telling[0]
             for slot, label in group:
                 slots[size * _BYTES + label[telling[0]]] = slot
-        return cls(labels, slots, position, len({len(label) for label in encoded}) < len(encoded))
+        return cls(labels, slots, position, reads_byte=len(sizes) < len(encoded))
 
     def row_slots(self, chunk: pa.Array) -> np.ndarray:
         """The slot of each row of a chunk without nulls."""
